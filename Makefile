@@ -1,0 +1,49 @@
+# ftsync developer commands.  `make test` is the one CI runs (.ci/run calls it).
+#
+#   make test      C core under sanitizers, then the suite on this Python and on free-threaded 3.13t
+#   make test-gil  the suite on $(PYTHON) only
+#   make test-ft   the suite on free-threaded 3.13t with PYTHON_GIL=0 (builds CPython once, cached)
+#   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
+#   make bench     pytest-benchmark comparisons with the peer libraries
+
+PYTHON ?= python3
+CC ?= cc
+VENVS := .venvs
+PIP_INSTALL := -m pip install -q --prefer-binary
+CORE_TEST := csrc/tests/test_atomic_core.c
+CBUILD := csrc/tests/build
+CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
+
+.PHONY: test test-gil test-ft csan bench clean
+
+test: csan test-gil test-ft
+
+$(VENVS)/gil/bin/python:
+	$(PYTHON) -m venv $(VENVS)/gil
+	$@ $(PIP_INSTALL) --upgrade pip
+
+$(VENVS)/ft/bin/python:
+	ft=$$(bash scripts/build-freethreaded-python.sh | tail -n 1) && $$ft -m venv $(VENVS)/ft
+	$@ $(PIP_INSTALL) --upgrade pip
+
+test-gil: $(VENVS)/gil/bin/python
+	$< $(PIP_INSTALL) ".[test]"
+	$< -m pytest
+
+test-ft: $(VENVS)/ft/bin/python
+	$< $(PIP_INSTALL) ".[test]"
+	PYTHON_GIL=0 $< -m pytest
+
+csan:
+	mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS_SAN) -fsanitize=thread $(CORE_TEST) -o $(CBUILD)/core-tsan
+	TSAN_OPTIONS=halt_on_error=1 $(CBUILD)/core-tsan
+	$(CC) $(CFLAGS_SAN) -fsanitize=address,undefined -fno-sanitize-recover=all $(CORE_TEST) -o $(CBUILD)/core-asan
+	ASAN_OPTIONS=detect_leaks=1 $(CBUILD)/core-asan
+
+bench: $(VENVS)/gil/bin/python
+	$< $(PIP_INSTALL) ".[bench]"
+	$< -m pytest benchmarks --benchmark-only --benchmark-group-by=group
+
+clean:
+	rm -rf build dist $(CBUILD) src/*.egg-info src/atomics/_native.c

@@ -1,0 +1,66 @@
+"""Build ftsync: the Cython extension ``atomics._native`` and the cffi module ``atomics._cffi``.
+
+Both compile the C11 core in csrc/.  cffi is used only where it supports the interpreter
+(not on free-threaded 3.13): there ``atomics._cffi`` is skipped and ``atomics.views`` says why.
+"""
+
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "packaging"))
+from pep517_backend._cffi_support import CFFI_REQUIREMENT, cffi_supported  # noqa: E402
+
+GCC_FLAGS = ["-std=c11", "-O3", "-Wall", "-Wextra", "-Werror"]
+# Cython's generated code (not ours) trips these under -Wextra; everything else stays an error.
+CYTHON_GCC_FLAGS = ["-Wno-unused-parameter", "-Wno-unused-function", "-Wno-missing-field-initializers"]
+MSVC_FLAGS = ["/std:c11", "/experimental:c11atomics", "/O2", "/W3", "/WX"]
+
+
+class BuildExt(build_ext):
+    """Pick C11 flags by compiler: GCC/Clang style everywhere but MSVC."""
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        for ext in self.extensions:
+            if msvc:
+                ext.extra_compile_args = MSVC_FLAGS + ext.extra_compile_args
+            else:
+                cython_generated = any(src.endswith("_native.c") for src in ext.sources)
+                extra = CYTHON_GCC_FLAGS if cython_generated else []
+                ext.extra_compile_args = GCC_FLAGS + extra + ext.extra_compile_args
+        super().build_extensions()
+
+
+class BuildPy(build_py):
+    """Leave the cffi build script out of the wheel: it is needed only to build."""
+
+    def find_package_modules(self, package, package_dir):
+        modules = super().find_package_modules(package, package_dir)
+        return [m for m in modules if (m[0], m[1]) != ("atomics", "_cffi_build")]
+
+
+native = Extension(
+    "atomics._native",
+    sources=["src/atomics/_native.pyx"],
+    include_dirs=["csrc"],
+    depends=["csrc/ftsync_atomic.h", "csrc/ftsync_counter.h"],
+)
+
+extra = {}
+if cffi_supported():
+    extra["cffi_modules"] = ["src/atomics/_cffi_build.py:ffibuilder"]
+    extra["install_requires"] = [CFFI_REQUIREMENT]
+
+setup(
+    ext_modules=cythonize(
+        [native],
+        compiler_directives={"language_level": 3, "freethreading_compatible": True},
+    ),
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
+    **extra,
+)

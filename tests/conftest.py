@@ -1,0 +1,53 @@
+"""Shared helpers: interpreter facts and a runner that starts threads together."""
+
+import sys
+import sysconfig
+import threading
+
+import pytest
+
+#: True on a free-threaded build (3.13t, 3.14t), whether or not the GIL was re-enabled.
+FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+#: True when threads really run Python in parallel right now.
+GIL_DISABLED = FREE_THREADED_BUILD and not sys._is_gil_enabled()
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def wrap64(value: int) -> int:
+    """Two's-complement wrap to int64, the model of the C arithmetic."""
+    return (value - INT64_MIN) % 2**64 + INT64_MIN
+
+
+def run_threads(count, target, *args):
+    """Run ``target(index, *args)`` in ``count`` threads released together; re-raise a failure."""
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def body(index):
+        try:
+            barrier.wait()
+            target(index, *args)
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def pytest_report_header(config):
+    return f"free-threaded build: {FREE_THREADED_BUILD}, GIL enabled: {sys._is_gil_enabled() if hasattr(sys, '_is_gil_enabled') else True}"
+
+
+@pytest.fixture
+def no_thread_leak():
+    """Fail a test that leaves threads running."""
+    before = threading.active_count()
+    yield
+    assert threading.active_count() == before

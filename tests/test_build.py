@@ -1,0 +1,60 @@
+"""Facts about the build: GIL stays off, build-only files stay out, the CLI runs."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+import atomics
+from conftest import FREE_THREADED_BUILD
+
+EXTENSIONS = ["atomics._native", "atomics._cffi"]
+
+
+def _clean_env():
+    env = dict(os.environ)
+    env.pop("PYTHON_GIL", None)  # let the interpreter decide, as a user's would
+    return env
+
+
+@pytest.mark.skipif(not FREE_THREADED_BUILD, reason="the GIL can only stay disabled on a free-threaded build")
+def test_importing_every_module_keeps_the_gil_disabled():
+    code = (
+        "import sys, importlib, pkgutil, atomics, patterns\n"
+        "names = ['atomics._native', 'atomics._memory_order', 'patterns']\n"
+        "names += ['atomics.' + m.name for m in pkgutil.iter_modules(atomics.__path__)]\n"
+        "for name in names:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError as exc:\n"
+        "        assert name == 'atomics.views' and 'cffi' in str(exc), (name, exc)\n"
+        "assert not sys._is_gil_enabled(), 'an import re-enabled the GIL'\n"
+        "print('ok', sorted(names))\n"
+    )
+    result = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
+                            env=_clean_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout and "atomics._native" in result.stdout
+
+
+def test_cffi_build_script_is_not_installed():
+    assert importlib.util.find_spec("atomics._cffi_build") is None
+
+
+def test_native_module_is_compiled():
+    assert atomics.AtomicInt64.__module__ == "atomics._native"
+    assert atomics._native.__file__.endswith((".so", ".pyd"))
+    assert atomics._native.INT64_LOCK_FREE and atomics._native.BOOL_LOCK_FREE
+
+
+def test_python_m_atomics_prints_build_facts_and_a_benchmark():
+    result = subprocess.run([sys.executable, "-m", "atomics", "--quick"], env=_clean_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"ftsync {atomics.__version__}" in out
+    assert "int64 atomics lock-free: yes" in out
+    assert "GIL enabled:" in out and "free-threaded build:" in out
+    assert "AtomicInt64.inc" in out and "ns/call" in out
