@@ -51,10 +51,21 @@ native = Extension(
     depends=["csrc/ftsync_atomic.h", "csrc/ftsync_counter.h"],
 )
 
+
+def cffi_installed():
+    """False while the backend is still asking for build requirements (cffi comes next)."""
+    try:
+        import cffi  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 extra = {}
 if cffi_supported():
-    extra["cffi_modules"] = ["src/atomics/_cffi_build.py:ffibuilder"]
     extra["install_requires"] = [CFFI_REQUIREMENT]
+    if cffi_installed():
+        extra["cffi_modules"] = ["src/atomics/_cffi_build.py:ffibuilder"]
 
 setup(
     ext_modules=cythonize(
