@@ -40,6 +40,14 @@ def test_importing_every_module_keeps_the_gil_disabled():
     assert "ok" in result.stdout and "atomics._native" in result.stdout
 
 
+@pytest.mark.skipif(not (FREE_THREADED_BUILD and sys.version_info < (3, 14)),
+                    reason="only free-threaded 3.13 lacks cffi")
+def test_views_import_explains_why_they_are_missing():
+    with pytest.raises(ImportError, match=r"cffi supports free threading only from Python 3\.14t"):
+        importlib.import_module("atomics.views")
+    assert atomics.AtomicInt64(1).inc() == 2  # the rest of atomics works
+
+
 def test_cffi_build_script_is_not_installed():
     assert importlib.util.find_spec("atomics._cffi_build") is None
 
