@@ -10,7 +10,7 @@ PYTHON ?= python3
 CC ?= cc
 VENVS := .venvs
 PIP_INSTALL := -m pip install -q --prefer-binary
-CORE_TEST := csrc/tests/test_atomic_core.c
+CORE_TEST := csrc/tests/test_atomic_core.c csrc/ftsync_atomic.c
 CBUILD := csrc/tests/build
 CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
 

@@ -3,7 +3,8 @@
  * AddressSanitizer + UndefinedBehaviorSanitizer by .ci/run (see the Makefile's `csan` target).
  *
  * THREADS threads each do ITERATIONS fetch_add increments, ITERATIONS CAS-loop increments and
- * ITERATIONS fetch_max calls on shared atomics; every total must come out exact.  The order
+ * ITERATIONS fetch_max calls on shared atomics, and every 8th step adds through the exported
+ * address functions of ftsync_atomic.c; every total must come out exact.  The order
  * predicates, wrap-around and boolean ops are checked single-threaded first.
  */
 #include <inttypes.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 
 #include "../ftsync_atomic.h"
+#include "../ftsync_atomic_api.h"
 
 #define THREADS 4
 #define ITERATIONS 1000000
@@ -23,6 +25,7 @@ static ftsync_atomic_i64 high_water;
 static ftsync_atomic_i64 low_water;
 static ftsync_atomic_bool spin;
 static int64_t guarded; /* plain int, protected by the `spin` test-and-set lock */
+static _Alignas(8) int64_t slots[4]; /* plain memory, used through the exported functions */
 
 static int failures;
 
@@ -50,6 +53,18 @@ static void *worker(void *arg) {
         ftsync_i64_fetch_max(&high_water, id * ITERATIONS + i);
         ftsync_i64_fetch_min(&low_water, -(id * ITERATIONS + i));
 
+        if (i % 8 == 0) {
+            ftsync_addr_fetch_add(slots, 2, 1, FTSYNC_RELAXED);
+            int64_t seen = ftsync_addr_load(slots, 3, FTSYNC_ACQUIRE);
+            for (;;) {
+                int64_t witnessed = ftsync_addr_compare_exchange(slots, 3, seen, seen + 2, FTSYNC_ACQ_REL,
+                                                                 FTSYNC_ACQUIRE);
+                if (witnessed == seen) {
+                    break;
+                }
+                seen = witnessed;
+            }
+        }
         if (i % 16 == 0) {
             while (ftsync_bool_exchange_explicit(&spin, true, FTSYNC_ACQUIRE)) {
             }
@@ -131,6 +146,9 @@ int main(void) {
     CHECK(ftsync_i64_load(&high_water) == total - 1);
     CHECK(ftsync_i64_load(&low_water) == -(total - 1));
     CHECK(guarded == THREADS * (ITERATIONS / 16));
+    CHECK(ftsync_addr_load(slots, 2, FTSYNC_SEQ_CST) == THREADS * (ITERATIONS / 8));
+    CHECK(ftsync_addr_load(slots, 3, FTSYNC_SEQ_CST) == 2 * THREADS * (ITERATIONS / 8));
+    CHECK(slots[0] == 0 && slots[1] == 0); /* indexing touched only its own slots */
 
     if (failures) {
         fprintf(stderr, "%d checks failed\n", failures);
