@@ -43,6 +43,7 @@ csan:
 
 bench: $(VENVS)/gil/bin/python
 	$< $(PIP_INSTALL) ".[bench]"
+	bash scripts/bench-peers.sh $(VENVS)/gil
 	$< -m pytest benchmarks --benchmark-only --benchmark-group-by=group
 
 clean:

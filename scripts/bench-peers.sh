@@ -4,7 +4,8 @@
 #   scripts/bench-peers.sh [VENV ...]      default: .venvs/py311 .venvs/py313 .venvs/py313t (those present)
 #
 # For each VENV (which already has ftsync installed):
-#   - into VENV: pytest-benchmark>=5, cereggii, and ft_utils where Python >= 3.13;
+#   - into VENV: pytest-benchmark>=5, cereggii>=1.0, and ft_utils>=0.2 where Python >= 3.13
+#     (the `bench` extra's versions; ft_utils 0.2 is an sdist and builds with the C compiler);
 #   - next to it: .venvs/atomics-peer-X.Y[t], a venv of the same base interpreter holding the
 #     `atomics` package from PyPI (its import name clashes with ftsync's `atomics`, so the suite
 #     times it in a subprocess of that venv). On free-threaded 3.13 it cannot install (cffi
@@ -69,9 +70,9 @@ ft = "t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
 print(f"{sys.version_info[0]}.{sys.version_info[1]}{ft}", int(sys.version_info >= (3, 13)), sys._base_executable)')
     echo "$venv (Python $tag)"
     pip_install "$py" "pytest-benchmark>=5" "pytest-benchmark>=5"
-    pip_install "$py" cereggii cereggii
+    pip_install "$py" "cereggii>=1.0" "cereggii>=1.0"
     if [ "$ge313" = 1 ]; then
-        pip_install "$py" ft_utils ft_utils
+        pip_install "$py" "ft_utils>=0.2" "ft_utils>=0.2"
     else
         echo "  skip    ft_utils (Python >= 3.13 only)"
     fi

@@ -1,4 +1,4 @@
-# cython: language_level=3, freethreading_compatible=True, binding=False, embedsignature=True
+# cython: language_level=3, freethreading_compatible=True, binding=False, always_allow_keywords=False, embedsignature=True
 #
 # binding=False: methods are plain C method descriptors.  With CyFunction bindings every call
 # touches the shared function object, and on free-threaded builds that contention kept a
