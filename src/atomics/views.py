@@ -257,6 +257,11 @@ class Int64View:
 
     def compare_and_swap(self, expected, desired, *, order=None, failure=None):
         """Set the value to ``desired`` if it equals ``expected``; return whether it did."""
+        if order is None and failure is None and type(expected) is int and type(desired) is int:
+            try:  # the hot path: plain ints, default orders
+                return _cas(self._ptr, 0, expected, desired, _SEQ_CST, _SEQ_CST) == expected
+            except OverflowError:  # raised by cffi before the call; _cas_at names the argument
+                pass
         return _cas_at(self._ptr, 0, expected, desired, order, failure)[0]
 
     def compare_exchange(self, expected, desired, *, order=None, failure=None):
