@@ -1,7 +1,42 @@
 """Go's concurrency patterns for Python threads, built on :mod:`atomics`.
 
-Context, channels, worker pools, pipelines, semaphores, rate limiters and distributed locks
-arrive here module by module (see the project's DESIGN and CHANGELOG).
+- :mod:`patterns.context`: cancellation, deadlines and values (Go's context package).
 """
 
-__all__: list[str] = []
+from .context import (
+    Canceled,
+    Context,
+    ContextError,
+    DeadlineExceeded,
+    SignalReceived,
+    after_func,
+    background,
+    cause,
+    signal_context,
+    with_cancel,
+    with_cancel_cause,
+    with_deadline,
+    with_timeout,
+    with_timeout_cause,
+    with_value,
+    without_cancel,
+)
+
+__all__ = [
+    "Canceled",
+    "Context",
+    "ContextError",
+    "DeadlineExceeded",
+    "SignalReceived",
+    "after_func",
+    "background",
+    "cause",
+    "signal_context",
+    "with_cancel",
+    "with_cancel_cause",
+    "with_deadline",
+    "with_timeout",
+    "with_timeout_cause",
+    "with_value",
+    "without_cancel",
+]
