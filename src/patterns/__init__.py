@@ -1,8 +1,10 @@
 """Go's concurrency patterns for Python threads, built on :mod:`atomics`.
 
 - :mod:`patterns.context`: cancellation, deadlines and values (Go's context package).
+- :mod:`patterns.channel`: Channel and select (Go's channels).
 """
 
+from .channel import Channel, ChannelClosed, Recv, Selected, Send, select
 from .context import (
     Canceled,
     Context,
@@ -24,6 +26,12 @@ from .context import (
 
 __all__ = [
     "Canceled",
+    "Channel",
+    "ChannelClosed",
+    "Recv",
+    "Selected",
+    "Send",
+    "select",
     "Context",
     "ContextError",
     "DeadlineExceeded",
