@@ -182,10 +182,10 @@ class Channel:
         receivers = self._receivers
         while receivers:
             waiter, case, _ = receivers.popleft()
-            if waiter.claim(case):
+            if waiter._state.compare_and_swap(_WAITING, case):  # claim, inlined: the hot path
                 waiter.value = value
                 waiter.ok = True
-                waiter.wake()
+                waiter._parker.release()
                 return True
         if len(self._buffer) < self._capacity:
             self._buffer.append(value)
@@ -232,6 +232,10 @@ class Channel:
         if timeout is not None or ctx is not None:
             timeout, ctx = _check_wait(timeout, ctx)
         with self._lock:
+            buffer = self._buffer
+            if len(buffer) < self._capacity and not self._receivers and not self._closed:
+                buffer.append(value)  # the common case, inlined
+                return
             if self._send_now(value):
                 return
             if timeout == 0:
@@ -269,6 +273,10 @@ class Channel:
 
     def recv(self, timeout: float | None = None, ctx: Context | None = None) -> Any:
         """Receive a value; raises ChannelClosed once the channel is closed and drained."""
+        if timeout is None and ctx is None:
+            with self._lock:
+                if self._buffer and not self._senders:
+                    return self._buffer.popleft()  # the common case, inlined
         value, ok = self.recv_ok(timeout, ctx)
         if not ok:
             raise ChannelClosed("receive from closed channel")
