@@ -30,8 +30,7 @@ class BuildExt(build_ext):
             if msvc:
                 ext.extra_compile_args = MSVC_FLAGS + ext.extra_compile_args
             else:
-                cython_generated = any(src.endswith("_native.c") for src in ext.sources)
-                extra = CYTHON_GCC_FLAGS if cython_generated else []
+                extra = CYTHON_GCC_FLAGS if ext.name in CYTHON_MODULES else []
                 ext.extra_compile_args = GCC_FLAGS + extra + ext.extra_compile_args
         super().build_extensions()
 
@@ -44,12 +43,21 @@ class BuildPy(build_py):
         return [m for m in modules if (m[0], m[1]) != ("atomics", "_cffi_build")]
 
 
-native = Extension(
-    "atomics._native",
-    sources=["src/atomics/_native.pyx"],
-    include_dirs=["csrc"],
-    depends=["csrc/ftsync_atomic.h", "csrc/ftsync_counter.h"],
-)
+CYTHON_EXTENSIONS = [
+    Extension(
+        "atomics._native",
+        sources=["src/atomics/_native.pyx"],
+        include_dirs=["csrc"],
+        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_counter.h"],
+    ),
+    Extension(
+        "patterns._channel",
+        sources=["src/patterns/_channel.pyx"],
+        include_dirs=["csrc"],
+        depends=["csrc/ftsync_atomic.h"],
+    ),
+]
+CYTHON_MODULES = {ext.name for ext in CYTHON_EXTENSIONS}
 
 
 def cffi_installed():
@@ -69,7 +77,7 @@ if cffi_supported():
 
 setup(
     ext_modules=cythonize(
-        [native],
+        CYTHON_EXTENSIONS,
         compiler_directives={"language_level": 3, "freethreading_compatible": True},
     ),
     cmdclass={"build_ext": BuildExt, "build_py": BuildPy},

@@ -26,6 +26,7 @@ def test_importing_every_module_keeps_the_gil_disabled():
         "import sys, importlib, pkgutil, atomics, patterns\n"
         "names = ['atomics._native', 'atomics._memory_order', 'patterns']\n"
         "names += ['atomics.' + m.name for m in pkgutil.iter_modules(atomics.__path__)]\n"
+        "names += ['patterns.' + m.name for m in pkgutil.iter_modules(patterns.__path__)]\n"
         "for name in names:\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
@@ -37,7 +38,7 @@ def test_importing_every_module_keeps_the_gil_disabled():
     result = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
                             env=_clean_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "ok" in result.stdout and "atomics._native" in result.stdout
+    assert "ok" in result.stdout and "atomics._native" in result.stdout and "patterns._channel" in result.stdout
 
 
 @pytest.mark.skipif(not (FREE_THREADED_BUILD and sys.version_info < (3, 14)),

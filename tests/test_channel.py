@@ -1,4 +1,7 @@
-"""patterns.Channel and select: Go's channel semantics, and exactly-once delivery under races."""
+"""patterns.Channel and select: Go's channel semantics, and exactly-once delivery under races.
+
+Every test runs on both twins: the Cython one (the default) and the pure-Python one.
+"""
 
 import collections
 import threading
@@ -7,18 +10,20 @@ import time
 import pytest
 
 from conftest import run_threads
-from patterns import (
-    Canceled,
-    Channel,
-    ChannelClosed,
-    Recv,
-    Selected,
-    Send,
-    background,
-    select,
-    with_cancel,
-    with_timeout,
-)
+import patterns._channel as compiled_twin
+import patterns._channel_py as python_twin
+from patterns import Canceled, ChannelClosed, Recv, Selected, Send, background, with_cancel, with_timeout
+from patterns import channel as public
+
+
+@pytest.fixture(params=[compiled_twin, python_twin], ids=["cython", "python"])
+def impl(request):
+    """Both twins of Channel/select run every test."""
+    return request.param
+
+
+def test_public_module_uses_the_compiled_twin():
+    assert public.Channel is compiled_twin.Channel and public.select is compiled_twin.select
 
 
 def later(seconds, fn, *args):
@@ -28,8 +33,8 @@ def later(seconds, fn, *args):
     return t
 
 
-def test_buffered_fifo_len_and_capacity():
-    ch = Channel(3)
+def test_buffered_fifo_len_and_capacity(impl):
+    ch = impl.Channel(3)
     assert ch.capacity == 3 and len(ch) == 0 and not ch.closed
     for i in range(3):
         ch.send(i)
@@ -39,8 +44,8 @@ def test_buffered_fifo_len_and_capacity():
     assert repr(ch) == "<Channel open 0/3>"
 
 
-def test_unbuffered_send_waits_for_its_receiver():
-    ch = Channel()
+def test_unbuffered_send_waits_for_its_receiver(impl):
+    ch = impl.Channel()
     assert ch.try_send(1) is False  # nobody receiving: a rendezvous cannot complete
     got = []
     t = later(0.05, lambda: got.append(ch.recv()))
@@ -53,8 +58,8 @@ def test_unbuffered_send_waits_for_its_receiver():
     t.join()
 
 
-def test_close_drains_then_reports_closed():
-    ch = Channel(2)
+def test_close_drains_then_reports_closed(impl):
+    ch = impl.Channel(2)
     ch.send(1)
     ch.send(2)
     ch.close()
@@ -73,16 +78,16 @@ def test_close_drains_then_reports_closed():
         ch.try_recv()
 
 
-def test_iteration_ends_when_closed_and_drained():
-    ch = Channel(10)
+def test_iteration_ends_when_closed_and_drained(impl):
+    ch = impl.Channel(10)
     for i in range(5):
         ch.send(i)
     ch.close()
     assert list(ch) == [0, 1, 2, 3, 4]
 
 
-def test_close_wakes_blocked_receivers_and_senders():
-    rx, tx = Channel(), Channel()
+def test_close_wakes_blocked_receivers_and_senders(impl):
+    rx, tx = impl.Channel(), impl.Channel()
     results = []
 
     def receiver(_):
@@ -106,8 +111,8 @@ def test_close_wakes_blocked_receivers_and_senders():
     assert sorted(map(str, results)) == sorted(["(None, False)"] * 3 + ["closed"] * 3)
 
 
-def test_timeouts_leave_nothing_behind():
-    ch = Channel(1)
+def test_timeouts_leave_nothing_behind(impl):
+    ch = impl.Channel(1)
     ch.send("a")
     with pytest.raises(TimeoutError, match="send timed out"):
         ch.send("b", timeout=0.02)
@@ -117,20 +122,20 @@ def test_timeouts_leave_nothing_behind():
     with pytest.raises(TimeoutError, match="recv timed out"):
         ch.recv(timeout=0.02)
     assert len(ch) == 0 and ch.try_recv() == (None, False)  # the timed-out "b" was never sent
-    rendezvous = Channel()
+    rendezvous = impl.Channel()
     with pytest.raises(TimeoutError):
         rendezvous.send("lost?", timeout=0.02)
     assert rendezvous.try_recv() == (None, False)
 
 
-def test_context_cancel_interrupts_and_a_cancelled_context_wins():
-    ch = Channel()
+def test_context_cancel_interrupts_and_a_cancelled_context_wins(impl):
+    ch = impl.Channel()
     ctx, cancel = with_cancel(background())
     t = later(0.05, cancel)
     with pytest.raises(Canceled):
         ch.recv(ctx=ctx)
     t.join()
-    ready = Channel(1)
+    ready = impl.Channel(1)
     ready.send(1)
     with pytest.raises(Canceled):
         ready.recv(ctx=ctx)  # cancelled before the call: raise, even though a value is ready
@@ -142,13 +147,13 @@ def test_context_cancel_interrupts_and_a_cancelled_context_wins():
 
 
 @pytest.mark.parametrize("bad,error", [(-1, ValueError), ("3", TypeError), (1.5, TypeError), (True, TypeError)])
-def test_bad_capacity(bad, error):
+def test_bad_capacity(impl, bad, error):
     with pytest.raises(error, match="capacity"):
-        Channel(bad)
+        impl.Channel(bad)
 
 
-def test_bad_timeout_and_ctx_rejected_before_anything_happens():
-    ch = Channel(1)
+def test_bad_timeout_and_ctx_rejected_before_anything_happens(impl):
+    ch = impl.Channel(1)
     with pytest.raises(ValueError, match="timeout must be >= 0"):
         ch.send(1, timeout=-1)
     with pytest.raises(TypeError, match="ctx must be a Context"):
@@ -160,79 +165,79 @@ def test_bad_timeout_and_ctx_rejected_before_anything_happens():
     assert len(ch) == 1
 
 
-def test_select_takes_a_ready_case():
-    a, b = Channel(1), Channel(1)
+def test_select_takes_a_ready_case(impl):
+    a, b = impl.Channel(1), impl.Channel(1)
     b.send("from b")
-    assert select(Recv(a), Recv(b)) == Selected(1, "from b", True)
-    assert select(Send(a, 5), Recv(b), timeout=1) == Selected(0, None, True)
+    assert impl.select(Recv(a), Recv(b)) == Selected(1, "from b", True)
+    assert impl.select(Send(a, 5), Recv(b), timeout=1) == Selected(0, None, True)
     assert a.recv() == 5
 
 
-def test_select_default_and_timeout():
-    a = Channel()
-    assert select(Recv(a), default=None) is None
-    assert select(Recv(a), default="nothing") == "nothing"
+def test_select_default_and_timeout(impl):
+    a = impl.Channel()
+    assert impl.select(Recv(a), default=None) is None
+    assert impl.select(Recv(a), default="nothing") == "nothing"
     start = time.monotonic()
     with pytest.raises(TimeoutError):
-        select(Recv(a), timeout=0.05)
+        impl.select(Recv(a), timeout=0.05)
     assert time.monotonic() - start >= 0.04
     with pytest.raises(TimeoutError):
-        select(Recv(a), timeout=0)
+        impl.select(Recv(a), timeout=0)
 
 
-def test_select_blocks_until_another_thread_completes_one_case():
-    a, b = Channel(), Channel()
+def test_select_blocks_until_another_thread_completes_one_case(impl):
+    a, b = impl.Channel(), impl.Channel()
     t = later(0.05, b.send, "late")
-    assert select(Recv(a), Recv(b), timeout=5) == Selected(1, "late", True)
+    assert impl.select(Recv(a), Recv(b), timeout=5) == Selected(1, "late", True)
     t.join()
     t = later(0.05, a.recv)
-    assert select(Recv(b), Send(a, "out"), timeout=5) == Selected(1, None, True)
+    assert impl.select(Recv(b), Send(a, "out"), timeout=5) == Selected(1, None, True)
     t.join()
     assert a.try_recv() == (None, False) and b.try_recv() == (None, False)  # nothing left queued
 
 
-def test_select_on_closed_channels():
-    a = Channel()
+def test_select_on_closed_channels(impl):
+    a = impl.Channel()
     a.close()
-    assert select(Recv(a), timeout=1) == Selected(0, None, False)
+    assert impl.select(Recv(a), timeout=1) == Selected(0, None, False)
     with pytest.raises(ChannelClosed):
-        select(Send(a, 1))
-    b = Channel()
+        impl.select(Send(a, 1))
+    b = impl.Channel()
     t = later(0.05, b.close)
-    assert select(Recv(b), timeout=5) == Selected(0, None, False)
+    assert impl.select(Recv(b), timeout=5) == Selected(0, None, False)
     t.join()
 
 
-def test_select_context_cancel():
+def test_select_context_cancel(impl):
     ctx, cancel = with_cancel(background())
     t = later(0.05, cancel)
     with pytest.raises(Canceled):
-        select(Recv(Channel()), ctx=ctx)
+        impl.select(Recv(impl.Channel()), ctx=ctx)
     t.join()
 
 
-def test_select_bad_cases():
+def test_select_bad_cases(impl):
     with pytest.raises(TypeError, match="case 1 must be Recv"):
-        select(Recv(Channel()), Channel())
+        impl.select(Recv(impl.Channel()), impl.Channel())
     with pytest.raises(ValueError, match="block forever"):
-        select()
-    assert select(default=7) == 7
+        impl.select()
+    assert impl.select(default=7) == 7
 
 
-def test_select_is_fair_among_ready_cases():
-    a, b = Channel(1), Channel(1)
+def test_select_is_fair_among_ready_cases(impl):
+    a, b = impl.Channel(1), impl.Channel(1)
     wins = collections.Counter()
     for _ in range(4000):
         a.try_send(1)
         b.try_send(1)
-        wins[select(Recv(a), Recv(b)).index] += 1
+        wins[impl.select(Recv(a), Recv(b)).index] += 1
     assert 1700 < wins[0] < 2300 and wins[0] + wins[1] == 4000
 
 
 @pytest.mark.parametrize("capacity", [0, 1, 64])
 @pytest.mark.parametrize("round_", range(3))
-def test_every_value_delivered_exactly_once(capacity, round_):
-    ch = Channel(capacity)
+def test_every_value_delivered_exactly_once(impl, capacity, round_):
+    ch = impl.Channel(capacity)
     producers, consumers, per_producer = 4, 4, 3000
     received = [[] for _ in range(consumers)]
     produced = threading.Barrier(producers, action=ch.close)  # the last producer closes
@@ -256,9 +261,9 @@ def test_every_value_delivered_exactly_once(capacity, round_):
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_select_exactly_once_with_racing_timeouts(round_):
+def test_select_exactly_once_with_racing_timeouts(impl, round_):
     """Receivers select over two channels with short timeouts while senders race them."""
-    a, b = Channel(), Channel(2)
+    a, b = impl.Channel(), impl.Channel(2)
     per_sender = 2000
     got = collections.Counter()
     lock = threading.Lock()
@@ -281,7 +286,7 @@ def test_select_exactly_once_with_racing_timeouts(round_):
     def receiver(index):
         while not stop.is_set() or len(b) or sent_total() > total_got():
             try:
-                chosen = select(Recv(a), Recv(b), timeout=0.001)
+                chosen = impl.select(Recv(a), Recv(b), timeout=0.001)
             except TimeoutError:
                 if stop.is_set() and sent_total() == total_got():
                     return
