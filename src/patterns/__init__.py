@@ -2,9 +2,11 @@
 
 - :mod:`patterns.context`: cancellation, deadlines and values (Go's context package).
 - :mod:`patterns.channel`: Channel and select (Go's channels).
+- :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
 """
 
 from .channel import Channel, ChannelClosed, Recv, Selected, Send, select
+from .lockorder import CheckedLock, CheckedRLock, LockOrderChecker, LockOrderViolation, ordered
 from .context import (
     Canceled,
     Context,
@@ -47,4 +49,9 @@ __all__ = [
     "with_timeout_cause",
     "with_value",
     "without_cancel",
+    "CheckedLock",
+    "CheckedRLock",
+    "LockOrderChecker",
+    "LockOrderViolation",
+    "ordered",
 ]
