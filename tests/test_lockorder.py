@@ -395,7 +395,7 @@ def test_ordered_refuses_bad_arguments_before_acquiring_anything():
 
 def test_ordered_repr():
     lock = CheckedLock("account-1", checker=LockOrderChecker())
-    assert repr(ordered(lock, timeout=2)) == "ordered(<CheckedLock 'account-1' unlocked>, timeout=2)"
+    assert repr(ordered(lock, timeout=2)) == "ordered(<CheckedLock 'account-1' unlocked>, timeout=2.0)"
 
 
 # --- CheckedLock and CheckedRLock --------------------------------------------------------

@@ -2,11 +2,12 @@
 
 - :mod:`patterns.context`: cancellation, deadlines and values (Go's context package).
 - :mod:`patterns.channel`: Channel and select (Go's channels).
+- :mod:`patterns.group`: Group, tasks that succeed or fail together (Go's errgroup).
+- :mod:`patterns.shutdown`: Shutdown, ordered graceful shutdown (stop ingress -> drain -> close).
 - :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
 """
 
 from .channel import Channel, ChannelClosed, Recv, Selected, Send, select
-from .lockorder import CheckedLock, CheckedRLock, LockOrderChecker, LockOrderViolation, ordered
 from .context import (
     Canceled,
     Context,
@@ -25,15 +26,13 @@ from .context import (
     with_value,
     without_cancel,
 )
+from .group import Group
+from .lockorder import CheckedLock, CheckedRLock, LockOrderChecker, LockOrderViolation, ordered
+from .shutdown import Shutdown, ShutdownReport, StepResult
 
 __all__ = [
+    # context
     "Canceled",
-    "Channel",
-    "ChannelClosed",
-    "Recv",
-    "Selected",
-    "Send",
-    "select",
     "Context",
     "ContextError",
     "DeadlineExceeded",
@@ -49,6 +48,19 @@ __all__ = [
     "with_timeout_cause",
     "with_value",
     "without_cancel",
+    # channel
+    "Channel",
+    "ChannelClosed",
+    "Recv",
+    "Selected",
+    "Send",
+    "select",
+    # group, shutdown
+    "Group",
+    "Shutdown",
+    "ShutdownReport",
+    "StepResult",
+    # lockorder
     "CheckedLock",
     "CheckedRLock",
     "LockOrderChecker",

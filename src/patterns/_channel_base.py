@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from ._validate import check_timeout
 from .context import Context
 
 __all__ = ["ChannelClosed", "Recv", "Selected", "Send"]
@@ -37,16 +38,6 @@ class Selected(NamedTuple):
     index: int
     value: Any
     ok: bool
-
-
-def check_timeout(timeout: object) -> float | None:
-    if timeout is None:
-        return None
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout != timeout:
-        raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
-    if timeout < 0:
-        raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
-    return float(timeout)
 
 
 def check_wait(timeout: object, ctx: object) -> tuple[float | None, Context | None]:

@@ -436,7 +436,7 @@ def signal_context(parent: Context, *signals: int) -> tuple[Context, Callable[[]
     def handler(signum: int, frame: object) -> None:
         # A handler runs between two bytecodes of the main thread, which may hold a context
         # lock at that moment: cancel from another thread instead of deadlocking here.
-        threading.Thread(target=cancel, args=(SignalReceived(signum),), daemon=True).start()
+        threading.Thread(target=cancel, args=(SignalReceived(signum),), name="ftsync-signal", daemon=True).start()
 
     previous = {s: _signal.signal(s, handler) for s in wanted}
     restored = threading.Lock()

@@ -14,7 +14,6 @@ waits forever for the other (the classic TransferMoney bug).  Two tools against 
 
 from __future__ import annotations
 
-import numbers
 import os
 import sys
 import threading
@@ -23,6 +22,8 @@ import weakref
 from typing import Any, NamedTuple
 
 from atomics import AtomicInt64
+
+from ._validate import check_timeout
 
 __all__ = [
     "CallSite",
@@ -68,11 +69,7 @@ class ordered:
         if not _KNOWN_LOCK_TYPES.issuperset(map(type, locks)):
             for position, lock in enumerate(locks, 1):
                 _check_is_thread_lock(lock, position)
-        if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
-                raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
-            if not timeout >= 0:  # also refuses NaN
-                raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        timeout = check_timeout(timeout)
         unique, previous = [], None
         for lock in sorted(locks, key=id):  # a lock named twice sorts next to itself
             if lock is not previous:
