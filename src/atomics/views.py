@@ -214,7 +214,23 @@ def _refuse_write(name):
     return method
 
 
-class Int64View:
+class _BufferView:
+    """What both views share: the buffer they pin, and whether they only load."""
+
+    __slots__ = ()
+
+    @property
+    def buffer(self):
+        """The buffer this view reads and writes."""
+        return self._buffer
+
+    @property
+    def readonly(self):
+        """Whether this view only loads."""
+        return False
+
+
+class Int64View(_BufferView):
     """One atomic int64 at ``offset`` bytes into ``buffer``.
 
     ``readonly=True`` accepts a read-only buffer and allows only load(); every other method
@@ -234,16 +250,6 @@ class Int64View:
         self._chars = chars  # the export that pins the buffer
         self._buffer = buffer
         self.offset = offset
-
-    @property
-    def buffer(self):
-        """The buffer this view reads and writes."""
-        return self._buffer
-
-    @property
-    def readonly(self):
-        """Whether this view only loads."""
-        return False
 
     def load(self, *, order=None):
         """Return the current value."""
@@ -337,7 +343,7 @@ class _ReadOnlyInt64View(Int64View):
     del _name
 
 
-class Int64ArrayView:
+class Int64ArrayView(_BufferView):
     """Every int64 of ``buffer`` as an array of atomics: ``view.inc(i)``, ``view[i]``, ``len(view)``.
 
     Methods take the index first and otherwise match Int64View's.  Negative indexes count from
@@ -360,16 +366,6 @@ class Int64ArrayView:
         self._chars = chars
         self._buffer = buffer
         self._len = size // 8
-
-    @property
-    def buffer(self):
-        """The buffer this view reads and writes."""
-        return self._buffer
-
-    @property
-    def readonly(self):
-        """Whether this view only loads."""
-        return False
 
     def _position(self, index):
         """``index`` as a position in 0..len-1 (negative counts from the end), or IndexError."""

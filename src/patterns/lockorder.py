@@ -277,6 +277,17 @@ class LockOrderChecker:
         self._watched.clear()
         self._collected.clear()
 
+    def _held_before(self, lock: Any, blocking: bool) -> list:
+        """This thread's stack of held checked locks; first, for a blocking acquire of ``lock``,
+        raise LockOrderViolation if taking it now would invert a recorded order."""
+        try:
+            held = self._threads.stack
+        except AttributeError:
+            held = self._held_stack()
+        if blocking and held:
+            self._before_blocking_acquire(lock, held)
+        return held
+
     def _held_stack(self) -> list:
         try:
             return self._threads.stack
@@ -442,13 +453,7 @@ class CheckedLock(_CheckedBase):
         if a blocking acquire here inverts a recorded order."""
         if timeout != -1 and (not blocking or timeout < 0):
             _refuse_acquire_arguments(blocking, timeout)
-        checker = self._checker
-        try:
-            held = checker._threads.stack
-        except AttributeError:
-            held = checker._held_stack()
-        if blocking and held:
-            checker._before_blocking_acquire(self, held)
+        held = self._checker._held_before(self, blocking)
         if not self._lock.acquire(blocking, timeout):
             return False
         self._holders = held
@@ -496,13 +501,7 @@ class CheckedRLock(_CheckedBase):
             self._lock.acquire()
             self._count += 1
             return True
-        checker = self._checker
-        try:
-            held = checker._threads.stack
-        except AttributeError:
-            held = checker._held_stack()
-        if blocking and held:
-            checker._before_blocking_acquire(self, held)
+        held = self._checker._held_before(self, blocking)
         if not self._lock.acquire(blocking, timeout):
             return False
         self._owner = me
