@@ -1,6 +1,5 @@
 """patterns.Group: errgroup semantics on threads (first error cancels, limit, wait, with)."""
 
-import re
 import signal
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from atomics import AtomicInt64
 from patterns import Canceled, Group, background, cause, with_cancel_cause
 
 ROUNDS = 5
-pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
 
 def notes(exc):

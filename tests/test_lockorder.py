@@ -28,7 +28,6 @@ from patterns.lockorder import (
     ordered,
 )
 
-pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
 THREADS = 8
 TRANSFERS_PER_THREAD = 10_000

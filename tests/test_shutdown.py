@@ -15,7 +15,6 @@ import pytest
 
 from patterns import Group, Shutdown, ShutdownReport, StepResult, with_cancel
 
-pytestmark = pytest.mark.usefixtures("no_thread_leak")
 PROGRAM = Path(__file__).parent / "programs" / "shutdown_server.py"
 
 

@@ -28,7 +28,7 @@ import signal as _signal
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 __all__ = [
     "Canceled",
