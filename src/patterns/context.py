@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 _monotonic = time.monotonic
+_MAIN_THREAD_ID = threading.main_thread().ident
+_SIGNAL_SLICE = 0.1  # longest main-thread wait before pending signal handlers get to run
 
 
 class ContextError(Exception):
@@ -92,8 +94,21 @@ class Done:
         return self._event.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the context is done or ``timeout`` seconds pass; return whether it is done."""
-        return self._event.wait(timeout)
+        """Block until the context is done or ``timeout`` seconds pass; return whether it is done.
+
+        In the main thread the wait is cut into short slices, so that signal handlers (a
+        ``signal_context`` among them) run promptly: on free-threaded 3.13 a signal does not
+        always interrupt a lock wait.
+        """
+        if threading.get_ident() != _MAIN_THREAD_ID:
+            return self._event.wait(timeout)
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            step = _SIGNAL_SLICE if deadline is None else min(_SIGNAL_SLICE, deadline - _monotonic())
+            if step <= 0:
+                return self._event.is_set()
+            if self._event.wait(step):
+                return True
 
     def __bool__(self) -> bool:
         return self._event.is_set()
