@@ -344,3 +344,24 @@ def _try(fn, *args):
     except Exception as exc:  # noqa: BLE001
         return exc
     return None
+
+
+def test_a_failing_waker_does_not_stop_the_cancel_or_the_timer():
+    ctx, cancel = with_cancel(background())
+    child, _ = with_cancel(ctx)
+    ran = []
+
+    def broken():
+        raise RuntimeError("waker bug")
+
+    ctx._canceler._add_waker(object(), broken)
+    ctx._canceler._add_waker(object(), lambda: ran.append(1))
+    with pytest.raises(RuntimeError, match="waker bug"):
+        cancel()
+    assert ran == [1] and child.err() is ctx.err() is not None  # everyone was still cancelled
+
+    timed, _ = with_timeout(background(), 0.02)
+    timed._canceler._add_waker(object(), broken)  # its expiry raises in the timer thread
+    assert timed.done().wait(5)
+    later, _ = with_timeout(background(), 0.02)
+    assert later.done().wait(5), "the deadline thread died with the failing waker"

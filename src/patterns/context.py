@@ -21,12 +21,14 @@ that cancels on exit: ``with with_timeout(parent, 5) as ctx: ...``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import math
 import signal as _signal
 import threading
 import time
+import traceback
 import weakref
 from typing import Any, Callable
 
@@ -263,10 +265,17 @@ class _CancelContext(Context):
             self._err = err
             children, self._children = self._children, None
             wakers, self._wakers = self._wakers, None
-        for child in children:
-            child._cancel(False, err, self._cause)
-        for wake in wakers.values():
-            wake()
+        # Every child and waker runs even if one of them raises; the first error is re-raised
+        # at the end (a half-cancelled tree would break the rules above).
+        first_error: BaseException | None = None
+        for step in itertools.chain(
+            (functools.partial(child._cancel, False, err, self._cause) for child in children),
+            wakers.values(),
+        ):
+            try:
+                step()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                first_error = first_error or exc
         if self._timer_entry is not None:
             _TIMER.discard(self._timer_entry)
         if remove_from_parent:
@@ -275,6 +284,8 @@ class _CancelContext(Context):
                 with parent._lock:
                     if parent._children is not None:
                         parent._children.pop(self, None)
+        if first_error is not None:
+            raise first_error
         return True
 
     def _expire(self) -> None:
@@ -506,28 +517,36 @@ class _DeadlineTimer:
     def _run(self) -> None:
         cond = self._cond
         with cond:
-            while True:
-                if self._live == 0:
-                    self._thread = None
-                    return
-                entry = self._heap[0]
-                if not entry[3]:
-                    heapq.heappop(self._heap)
-                    continue
-                delay = entry[0] - _monotonic()
-                if delay > 0:
-                    cond.wait(delay)
-                    continue
+            try:
+                self._expire_due(cond)
+            finally:
+                self._thread = None  # whatever happened, the next schedule() starts a new thread
+
+    def _expire_due(self, cond: threading.Condition) -> None:
+        """Expire entries as they come due until none is pending (called with ``cond`` held)."""
+        while True:
+            if self._live == 0:
+                return
+            entry = self._heap[0]
+            if not entry[3]:
                 heapq.heappop(self._heap)
-                entry[3] = False
-                self._live -= 1
-                ctx = entry[2]()
-                if ctx is not None:
-                    cond.release()
-                    try:
-                        ctx._expire()
-                    finally:
-                        cond.acquire()
+                continue
+            delay = entry[0] - _monotonic()
+            if delay > 0:
+                cond.wait(delay)
+                continue
+            heapq.heappop(self._heap)
+            entry[3] = False
+            self._live -= 1
+            ctx = entry[2]()
+            if ctx is not None:
+                cond.release()
+                try:
+                    ctx._expire()
+                except Exception:  # a waker failed: report it, keep the timer alive
+                    traceback.print_exc()
+                finally:
+                    cond.acquire()
 
 
 _TIMER = _DeadlineTimer()
