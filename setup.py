@@ -56,6 +56,12 @@ CYTHON_EXTENSIONS = [
         include_dirs=["csrc"],
         depends=["csrc/ftsync_atomic.h"],
     ),
+    Extension(
+        "patterns._semaphore",
+        sources=["src/patterns/_semaphore.pyx"],
+        include_dirs=["csrc"],
+        depends=["csrc/ftsync_atomic.h"],
+    ),
 ]
 CYTHON_MODULES = {ext.name for ext in CYTHON_EXTENSIONS}
 

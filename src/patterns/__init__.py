@@ -2,6 +2,7 @@
 
 - :mod:`patterns.context`: cancellation, deadlines and values (Go's context package).
 - :mod:`patterns.channel`: Channel and select (Go's channels).
+- :mod:`patterns.semaphore`: Semaphore and WeightedSemaphore (Go's x/sync/semaphore).
 - :mod:`patterns.group`: Group, tasks that succeed or fail together (Go's errgroup).
 - :mod:`patterns.shutdown`: Shutdown, ordered graceful shutdown (stop ingress -> drain -> close).
 - :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
@@ -27,6 +28,7 @@ from .context import (
     without_cancel,
 )
 from .group import Group
+from .semaphore import Semaphore, WeightedSemaphore
 from .lockorder import CheckedLock, CheckedRLock, LockOrderChecker, LockOrderViolation, ordered
 from .shutdown import Shutdown, ShutdownReport, StepResult
 
@@ -55,6 +57,9 @@ __all__ = [
     "Selected",
     "Send",
     "select",
+    # semaphore
+    "Semaphore",
+    "WeightedSemaphore",
     # group, shutdown
     "Group",
     "Shutdown",
