@@ -51,6 +51,12 @@ CYTHON_EXTENSIONS = [
         depends=["csrc/ftsync_atomic.h", "csrc/ftsync_counter.h"],
     ),
     Extension(
+        "patterns._parking",
+        sources=["src/patterns/_parking.pyx"],
+        include_dirs=["csrc"],
+        depends=["csrc/ftsync_atomic.h", "src/patterns/_parking.pxd"],
+    ),
+    Extension(
         "patterns._channel",
         sources=["src/patterns/_channel.pyx"],
         include_dirs=["csrc"],

@@ -17,74 +17,28 @@ cimport cython
 from libc.stdint cimport int64_t
 
 import random
-from _thread import allocate_lock
 
 from ._channel_base import NO_DEFAULT as _NO_DEFAULT
 from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases, check_wait
 
 
-cdef extern from "ftsync_atomic.h" nogil:
-    ctypedef int64_t ftsync_atomic_i64
-    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
-    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
-    bint ftsync_i64_compare_exchange(ftsync_atomic_i64 *p, int64_t *expected, int64_t desired)
-
-
-cdef enum:
-    WAITING = -1
-    TIMED_OUT = -2
-    CANCELED = -3
+from ._parking cimport CANCELED, TIMED_OUT, Parker
 
 
 @cython.final
 @cython.auto_pickle(False)
-cdef class _Waiter:
-    """One blocked operation or select: a parking lock and a claimable atomic state."""
+cdef class _Waiter(Parker):
+    """One blocked operation or select; the claim decides which case completed it."""
 
-    cdef ftsync_atomic_i64 _state
-    cdef object _parker  # a _thread lock, held by the waiting thread's side until woken
     cdef object value
     cdef bint ok
     cdef bint closed  # completed because the channel was closed
-    cdef bint reusable
-
-    def __cinit__(self):
-        self._parker = allocate_lock()
-        self._parker.acquire()
-        ftsync_i64_store(&self._state, WAITING)
-        self.reusable = True
-
-    cdef inline bint claim(self, int64_t case) noexcept:
-        cdef int64_t expected = WAITING
-        return ftsync_i64_compare_exchange(&self._state, &expected, case)
 
     cdef inline void reset(self):
-        ftsync_i64_store(&self._state, WAITING)
+        self.rearm()
         self.value = None
         self.ok = False
         self.closed = False
-
-    cdef int64_t park(self, object timeout, object ctx) except? -100:
-        """Sleep until claimed; return the winning case, or TIMED_OUT / CANCELED."""
-        cdef object canceler = None if ctx is None else ctx._canceler
-        cdef object token = None
-        if canceler is not None:
-            token = object()
-            if not canceler._add_waker(token, self._cancel):
-                self._cancel()
-        try:
-            if not self._parker.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
-                if self.claim(TIMED_OUT):
-                    return TIMED_OUT
-                self._parker.acquire()  # claimed meanwhile: the claimer is about to wake us
-        finally:
-            if token is not None and not canceler._remove_waker(token):
-                self.reusable = False  # a canceller may still call self._cancel later
-        return ftsync_i64_load(&self._state)
-
-    def _cancel(self):
-        if self.claim(CANCELED):
-            self._parker.release()
 
 
 @cython.final
@@ -241,7 +195,7 @@ cdef class Channel:
             if entry.waiter.claim(entry.case):
                 entry.waiter.value = value
                 entry.waiter.ok = True
-                entry.waiter._parker.release()
+                entry.waiter.wake()
                 return 1
         if self._count < self._capacity:
             self._push(value)
@@ -260,7 +214,7 @@ cdef class Channel:
                     break
                 if entry.waiter.claim(entry.case):
                     self._push(entry.value)
-                    entry.waiter._parker.release()
+                    entry.waiter.wake()
                     break
             return (value, True)
         while True:
@@ -268,7 +222,7 @@ cdef class Channel:
             if entry is None:
                 break
             if entry.waiter.claim(entry.case):
-                entry.waiter._parker.release()
+                entry.waiter.wake()
                 return (entry.value, True)
         if self._closed:
             return (None, False)
@@ -376,7 +330,7 @@ cdef class Channel:
                         break
                     if entry.waiter.claim(entry.case):
                         entry.waiter.closed = True
-                        entry.waiter._parker.release()
+                        entry.waiter.wake()
 
     # -- blocking ------------------------------------------------------------------------------
 

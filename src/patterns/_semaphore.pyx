@@ -22,9 +22,8 @@ about to queue) are C11 atomics; the FIFO of parked waiters is guarded by a ``Py
 cimport cython
 from libc.stdint cimport int64_t
 
-from _thread import allocate_lock
-
 from ._channel_base import check_wait
+from ._parking cimport CANCELED, TIMED_OUT, Parker
 
 
 cdef extern from "ftsync_atomic.h" nogil:
@@ -37,10 +36,7 @@ cdef extern from "ftsync_atomic.h" nogil:
 
 
 cdef enum:
-    WAITING = 0
-    GRANTED = 1
-    TIMED_OUT = 2
-    CANCELED = 3
+    GRANTED = 0  # the claim of a grant (the other outcomes come from _parking)
 
 # the largest size: leaves room so that ``avail + n`` cannot overflow int64
 cdef int64_t MAX_SIZE = (<int64_t>1) << 62
@@ -48,44 +44,11 @@ cdef int64_t MAX_SIZE = (<int64_t>1) << 62
 
 @cython.final
 @cython.auto_pickle(False)
-cdef class _Waiter:
-    """One blocked acquire: a parking lock, a claimable atomic state, a FIFO link."""
+cdef class _Waiter(Parker):
+    """One blocked acquire: how many tokens it wants, and its place in the FIFO."""
 
-    cdef ftsync_atomic_i64 _state
-    cdef object _parker  # a _thread lock, held until the waiter is woken
     cdef int64_t n
     cdef _Waiter next
-
-    def __cinit__(self):
-        self._parker = allocate_lock()
-        self._parker.acquire()
-        ftsync_i64_store(&self._state, WAITING)
-
-    cdef inline bint claim(self, int64_t outcome) noexcept:
-        cdef int64_t expected = WAITING
-        return ftsync_i64_compare_exchange(&self._state, &expected, outcome)
-
-    cdef int64_t park(self, object timeout, object ctx) except -1:
-        """Sleep until claimed; return GRANTED, TIMED_OUT or CANCELED."""
-        cdef object canceler = None if ctx is None else ctx._canceler
-        cdef object token = None
-        if canceler is not None:
-            token = object()
-            if not canceler._add_waker(token, self._cancel):
-                self._cancel()
-        try:
-            if not self._parker.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
-                if self.claim(TIMED_OUT):
-                    return TIMED_OUT
-                self._parker.acquire()  # claimed meanwhile: the claimer is about to wake us
-        finally:
-            if token is not None:
-                canceler._remove_waker(token)
-        return ftsync_i64_load(&self._state)
-
-    def _cancel(self):
-        if self.claim(CANCELED):
-            self._parker.release()
 
 
 cdef str _type_name(object value):
@@ -200,7 +163,7 @@ cdef class _TokenSemaphore:
             self._pop()
             if waiter.claim(GRANTED):
                 ftsync_i64_fetch_sub(&self._nwaiters, 1)
-                waiter._parker.release()
+                waiter.wake()
             else:  # it timed out or was cancelled meanwhile: it uncounts itself
                 ftsync_i64_fetch_add(&self._avail, waiter.n)
         return 0

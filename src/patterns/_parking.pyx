@@ -1,0 +1,65 @@
+# cython: language_level=3, freethreading_compatible=True, binding=False, embedsignature=True
+"""Parker: how a compiled Channel or Semaphore operation blocks, and how it is woken exactly once.
+
+A blocked operation sleeps on a ``_thread`` lock of its own (so Ctrl-C and signals behave as
+for any Python lock wait).  Whoever completes it first *claims* it: one compare-and-swap of
+an atomic state from WAITING to the outcome (a select case, a grant, TIMED_OUT or CANCELED),
+then ``wake()``.  The grant, the timeout and the context's cancellation race through that
+one CAS, so an operation completes or fails, never both.
+"""
+
+from _thread import allocate_lock
+
+
+cdef extern from "ftsync_atomic.h" nogil:
+    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
+    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
+    bint ftsync_i64_compare_exchange(ftsync_atomic_i64 *p, int64_t *expected, int64_t desired)
+
+
+cdef class Parker:
+    """A claimable, parkable waiter; subclasses add what their operation carries."""
+
+    def __cinit__(self):
+        self._parker = allocate_lock()
+        self._parker.acquire()
+        ftsync_i64_store(&self._state, WAITING)
+        self.reusable = True
+
+    cdef bint claim(self, int64_t outcome) noexcept:
+        """Win the right to complete this waiter with ``outcome``; False if someone else did."""
+        cdef int64_t expected = WAITING
+        return ftsync_i64_compare_exchange(&self._state, &expected, outcome)
+
+    cdef void wake(self) except *:
+        """Wake the parked thread (only the claimer calls this, once)."""
+        self._parker.release()
+
+    cdef void rearm(self) noexcept:
+        """Make a completed waiter usable for another operation of the same thread."""
+        ftsync_i64_store(&self._state, WAITING)
+
+    cdef int64_t park(self, object timeout, object ctx) except? -100:
+        """Sleep until claimed; return the outcome (>= 0), or TIMED_OUT / CANCELED.
+
+        If a context's canceller may still call ``_cancel`` later, ``reusable`` becomes False.
+        """
+        cdef object canceler = None if ctx is None else ctx._canceler
+        cdef object token = None
+        if canceler is not None:
+            token = object()
+            if not canceler._add_waker(token, self._cancel):
+                self._cancel()
+        try:
+            if not self._parker.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+                if self.claim(TIMED_OUT):
+                    return TIMED_OUT
+                self._parker.acquire()  # claimed meanwhile: the claimer is about to wake us
+        finally:
+            if token is not None and not canceler._remove_waker(token):
+                self.reusable = False
+        return ftsync_i64_load(&self._state)
+
+    def _cancel(self):
+        if self.claim(CANCELED):
+            self._parker.release()
