@@ -1,6 +1,7 @@
 # ftsync developer commands.  `make test` is the one CI runs (.ci/run calls it).
 #
 #   make test      C core under sanitizers, then the suite on this Python and on free-threaded 3.13t
+#   make servers   install redis-server and etcd (Debian packages) when they are missing
 #   make test-gil  the suite on $(PYTHON) only
 #   make test-ft   the suite on free-threaded 3.13t with PYTHON_GIL=0 (builds CPython once, cached)
 #   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
@@ -14,9 +15,19 @@ CORE_TEST := csrc/tests/test_atomic_core.c csrc/ftsync_atomic.c
 CBUILD := csrc/tests/build
 CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
 
-.PHONY: test test-gil test-ft csan bench clean
+.PHONY: test test-gil test-ft csan servers bench clean
 
-test: csan test-gil test-ft
+test: csan servers test-gil test-ft
+
+# The Redis and etcd tests run real servers; the fixtures start them on free loopback ports.
+SERVER_PACKAGES := redis-server etcd-server
+servers:
+	@if command -v redis-server >/dev/null && command -v etcd >/dev/null; then \
+		echo "servers: redis-server and etcd present"; \
+	else \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $(SERVER_PACKAGES); \
+	fi
 
 $(VENVS)/gil/bin/python:
 	$(PYTHON) -m venv $(VENVS)/gil

@@ -63,3 +63,44 @@ def no_thread_leak():
             break
         extra[0].join(0.05)
     assert not extra, f"threads left running: {extra}"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One redis-server for the session; tests use distinct key names."""
+    from servers import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_servers(tmp_path_factory):
+    """Start fresh redis-servers on demand (``redis_servers(3)``), for fault tests; all stopped after."""
+    from servers import RedisServer
+
+    started = []
+
+    def start(count=1):
+        servers = [RedisServer(tmp_path_factory.mktemp("redis-node")) for _ in range(count)]
+        for server in servers:
+            server.start()
+            started.append(server)
+        return servers
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def etcd_server(tmp_path_factory):
+    """One single-member etcd for the session."""
+    from servers import EtcdServer
+
+    server = EtcdServer(tmp_path_factory.mktemp("etcd"))
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,163 @@
+"""Real redis-server and etcd processes for tests, on free loopback ports in a temp dir.
+
+The servers are the Debian packages `redis-server` and `etcd-server` (`make servers` installs
+them). A missing binary fails the test with that hint rather than skipping it. Each server
+object can also be paused (SIGSTOP), resumed, killed and restarted, for the fault tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+INSTALL_HINT = "install it with `make servers` (Debian packages redis-server and etcd-server)"
+START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None)
+    if path is None:
+        pytest.fail(f"{name} is not installed: {INSTALL_HINT}", pytrace=False)
+    return path
+
+
+class _ServerProcess:
+    """A server child process with the fault-injection verbs the tests need."""
+
+    name = "server"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    # subclasses provide these
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.workdir / f"{self.name}.log", "ab")
+        self.proc = subprocess.Popen(
+            self._command(), cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        give_up = time.monotonic() + START_TIMEOUT
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > give_up:
+                log = (self.workdir / f"{self.name}.log").read_text(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"{self.name} on port {self.port} did not start:\n{log}")
+            time.sleep(0.02)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it holds its connections but answers nothing."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash; the data directory stays."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        """Kill and start again on the same port."""
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class RedisServer(_ServerProcess):
+    """redis-server without persistence: a restart comes back empty, as the Redlock tests need."""
+
+    name = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def _command(self) -> list[str]:
+        return [
+            _binary("redis-server"),
+            "--bind", self.host, "--port", str(self.port),
+            "--save", "", "--appendonly", "no",
+            "--dir", str(self.workdir), "--protected-mode", "yes",
+        ]
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+class EtcdServer(_ServerProcess):
+    """A single-member etcd whose v3 JSON gateway is at ``endpoint``."""
+
+    name = "etcd"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.peer_port = free_port()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _command(self) -> list[str]:
+        client = f"http://{self.host}:{self.port}"
+        peer = f"http://{self.host}:{self.peer_port}"
+        return [
+            _binary("etcd"),
+            "--name", "ftsync-test",
+            "--data-dir", str(self.workdir / "data"),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"ftsync-test={peer}",
+            "--log-level", "error", "--logger", "zap",
+        ]
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/health", timeout=0.5) as reply:
+                return json.loads(reply.read()).get("health") == "true"
+        except (OSError, ValueError):
+            return False
