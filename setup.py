@@ -63,6 +63,12 @@ CYTHON_EXTENSIONS = [
         depends=["csrc/ftsync_atomic.h"],
     ),
     Extension(
+        "patterns._pool",
+        sources=["src/patterns/_pool.pyx"],
+        include_dirs=["csrc"],
+        depends=["csrc/ftsync_atomic.h"],
+    ),
+    Extension(
         "patterns._semaphore",
         sources=["src/patterns/_semaphore.pyx"],
         include_dirs=["csrc"],

@@ -3,6 +3,7 @@
 - :mod:`patterns.context`: cancellation, deadlines and values (Go's context package).
 - :mod:`patterns.channel`: Channel and select (Go's channels).
 - :mod:`patterns.semaphore`: Semaphore and WeightedSemaphore (Go's x/sync/semaphore).
+- :mod:`patterns.pool`: WorkerPool, a ``concurrent.futures.Executor`` with imap, run and a context.
 - :mod:`patterns.group`: Group, tasks that succeed or fail together (Go's errgroup).
 - :mod:`patterns.shutdown`: Shutdown, ordered graceful shutdown (stop ingress -> drain -> close).
 - :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
@@ -27,7 +28,9 @@ from .context import (
     with_value,
     without_cancel,
 )
+from ._future import Future
 from .group import Group
+from .pool import PoolRun, PoolShutdownStatus, PoolStats, WorkerPool
 from .semaphore import Semaphore, WeightedSemaphore
 from .lockorder import CheckedLock, CheckedRLock, LockOrderChecker, LockOrderViolation, ordered
 from .shutdown import Shutdown, ShutdownReport, StepResult
@@ -57,6 +60,12 @@ __all__ = [
     "Selected",
     "Send",
     "select",
+    # pool
+    "Future",
+    "PoolRun",
+    "PoolShutdownStatus",
+    "PoolStats",
+    "WorkerPool",
     # semaphore
     "Semaphore",
     "WeightedSemaphore",

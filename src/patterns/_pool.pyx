@@ -1,0 +1,206 @@
+# cython: language_level=3, freethreading_compatible=True, binding=False, embedsignature=True
+"""The compiled core of WorkerPool: submit, the job queue, the shutdown gate, the worker loop.
+
+A job is a tuple ``(future, fn, args, kwargs)`` on a ``queue.SimpleQueue`` (a C queue, no
+bound of its own); ``None`` tells one worker to exit.  A pool with ``queue_size`` bounds the
+queued jobs with a compiled Semaphore whose slots ``submit`` takes and the worker gives back.
+Queuing and ``close`` meet under one ``PyMutex``, so no job is ever queued behind the exit
+sentinels.  The counters are C11 atomics, bumped by the worker loop without a lock.
+"""
+
+cimport cython
+from libc.stdint cimport int64_t
+
+import threading
+from queue import Empty, SimpleQueue
+
+
+cdef extern from "ftsync_atomic.h" nogil:
+    ctypedef int64_t ftsync_atomic_i64
+    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
+    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
+    int64_t ftsync_i64_fetch_add(ftsync_atomic_i64 *p, int64_t v)
+
+
+cdef dict _CTX_PARAMS = {}  # code object -> whether the function has a ``ctx`` keyword parameter
+
+
+cpdef bint takes_ctx(fn):
+    """True if ``fn`` (a Python function or method) has a parameter ``ctx`` passable by keyword."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    known = _CTX_PARAMS.get(code)
+    if known is None:
+        names = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
+        known = _CTX_PARAMS[code] = "ctx" in names
+    return known
+
+
+@cython.final
+cdef class PoolCore:
+    """Jobs in, workers out: one pool's queue, shutdown gate and counters."""
+
+    cdef object _queue
+    cdef object _put
+    cdef object _slots
+    cdef object _future_type
+    cdef object _ctx
+    cdef bint _pass_ctx
+    cdef str _name
+    cdef cython.pymutex _gate
+    cdef bint _closed
+    cdef Py_ssize_t _workers
+    cdef list _current  # per worker: the job it is running, or None
+    cdef readonly list threads  # empty until the first submit starts them
+    cdef ftsync_atomic_i64 _submitted
+    cdef ftsync_atomic_i64 _started
+    cdef ftsync_atomic_i64 _completed
+    cdef ftsync_atomic_i64 _failed
+    cdef ftsync_atomic_i64 _cancelled
+
+    def __cinit__(self, Py_ssize_t workers, slots, future_type, ctx, bint pass_ctx, str name):
+        self._queue = SimpleQueue()
+        self._put = self._queue.put
+        self._slots = slots
+        self._future_type = future_type
+        self._ctx = ctx
+        self._pass_ctx = pass_ctx
+        self._name = name
+        self.threads = []
+        self._closed = False
+        self._workers = workers
+        self._current = [None] * workers
+        ftsync_i64_store(&self._submitted, 0)
+        ftsync_i64_store(&self._started, 0)
+        ftsync_i64_store(&self._completed, 0)
+        ftsync_i64_store(&self._failed, 0)
+        ftsync_i64_store(&self._cancelled, 0)
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def submit(self, fn, tuple args, dict kwargs):
+        """Queue ``fn(*args, **kwargs)`` and return its future (see WorkerPool.submit)."""
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        if self._pass_ctx and takes_ctx(fn) and "ctx" not in kwargs:
+            kwargs["ctx"] = self._ctx
+        future = self._future_type()
+        if not self.threads:
+            self._start_workers()
+        if self._slots is None:
+            self._queue_job((future, fn, args, kwargs))
+            return future
+        self._take_slot()
+        try:
+            self._queue_job((future, fn, args, kwargs))
+        except BaseException:
+            self._slots.release()
+            raise
+        return future
+
+    cdef void _queue_job(self, tuple job) except *:
+        with self._gate:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._put(job)
+        ftsync_i64_fetch_add(&self._submitted, 1)
+
+    cdef void _take_slot(self) except *:
+        if self._closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        try:
+            self._slots.acquire(ctx=self._ctx)
+        except Exception:
+            if self._ctx.err() is not None:
+                raise RuntimeError("cannot schedule new futures after the pool was cancelled") from None
+            raise
+
+    cdef void _start_workers(self) except *:
+        with self._gate:
+            if self.threads or self._closed:
+                return
+            threads = [
+                threading.Thread(target=self.work, args=(i,), name=f"{self._name}_{i}")
+                for i in range(self._workers)
+            ]
+            for thread in threads:
+                thread.start()
+            self.threads = threads
+
+    def close(self, bint cancel_queued):
+        """Stop taking jobs and tell every worker to exit once the queue is empty.
+
+        With ``cancel_queued`` the jobs still queued are taken out, counted as cancelled and
+        returned, so that the caller cancels their futures.  Safe to call again (to cancel
+        what a first, non-cancelling close left queued).
+        """
+        cdef list drained = []
+        cdef Py_ssize_t sentinels = 0
+        cdef bint first
+        with self._gate:
+            first = not self._closed
+            self._closed = True
+        if cancel_queued:
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except Empty:
+                    break
+                if job is None:
+                    sentinels += 1
+                else:
+                    drained.append(job)
+                    if self._slots is not None:
+                        self._slots.release()
+            ftsync_i64_fetch_add(&self._cancelled, len(drained))
+        if first:
+            sentinels += self._workers
+        for _ in range(sentinels):
+            self._put(None)
+        return drained
+
+    def work(self, Py_ssize_t index):
+        """The loop of worker ``index``: run jobs until told to exit."""
+        cdef object get = self._queue.get
+        cdef object slots = self._slots
+        cdef object job, future, fn, args, kwargs, result
+        while True:
+            job = get()
+            if job is None:
+                return
+            if slots is not None:
+                slots.release()
+            future, fn, args, kwargs = <tuple>job
+            if not future.set_running_or_notify_cancel():
+                ftsync_i64_fetch_add(&self._cancelled, 1)
+                continue
+            ftsync_i64_fetch_add(&self._started, 1)
+            self._current[index] = job
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._current[index] = None
+                ftsync_i64_fetch_add(&self._failed, 1)
+                future.set_exception(exc)
+            else:
+                self._current[index] = None
+                ftsync_i64_fetch_add(&self._completed, 1)
+                future.set_result(result)
+            job = future = fn = args = kwargs = result = None
+
+    def running_jobs(self):
+        """The ``(future, fn, args, kwargs)`` jobs that workers are running right now."""
+        return [job for job in list(self._current) if job is not None]
+
+    def counts(self):
+        """``(submitted, started, completed, failed, cancelled)``, each read atomically."""
+        return (
+            ftsync_i64_load(&self._submitted),
+            ftsync_i64_load(&self._started),
+            ftsync_i64_load(&self._completed),
+            ftsync_i64_load(&self._failed),
+            ftsync_i64_load(&self._cancelled),
+        )

@@ -1,0 +1,480 @@
+"""WorkerPool: a ``concurrent.futures.Executor`` with Go's worker-pool manners, compiled.
+
+Switching from the stdlib is one line::
+
+    with WorkerPool(8) as pool:                       # was ThreadPoolExecutor(8)
+        futures = [pool.submit(fetch, url) for url in urls]
+        for page in pool.imap(parse, pages):          # streams; never reads all pages first
+            ...
+
+What it adds to ``ThreadPoolExecutor``:
+
+- ``imap(fn, iterable, ordered=True)`` streams results with a bounded number of jobs in
+  flight (``window``), so a generator of ten million items never sits in memory at once.
+- ``run(fn, jobs)``: Go's shape, workers reading a jobs Channel (or any iterable) and
+  sending to a results Channel that is closed when every worker is done.
+- A context: the pool's ``ctx`` is cancelled by ``cancel()``, by the parent ``ctx`` given to
+  the constructor, or by an unhandled Ctrl-C.  Cancelling stops dispatch, cancels queued jobs
+  and lets running jobs finish; a job whose function has a parameter named ``ctx`` receives
+  the pool's context (unless the caller passed one) and can stop early.
+- ``shutdown(timeout=)`` returns within its timeout with a :class:`PoolShutdownStatus` that
+  names the jobs still running; ``stats()`` is a snapshot of the counters.
+- ``queue_size`` bounds the queued jobs: ``submit`` then waits for room (backpressure).
+
+Its futures are :class:`patterns.Future`, a cheaper ``concurrent.futures.Future`` subclass
+that works with ``concurrent.futures.wait``, ``as_completed`` and ``asyncio``.  The queue,
+the worker loop and the counters are in Cython (``patterns._pool``).
+
+At interpreter exit a pool still open is shut down as ``ThreadPoolExecutor`` is (queued jobs
+run, threads are joined) unless the main thread ended with KeyboardInterrupt: then queued jobs
+are cancelled and the context is cancelled, so one Ctrl-C stops the program promptly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from concurrent.futures import CancelledError, Executor
+from concurrent.futures._base import FINISHED
+from dataclasses import dataclass
+from queue import Empty, SimpleQueue
+from typing import Any, Callable, Iterable, Iterator
+
+from ._future import Future
+from ._pool import PoolCore, takes_ctx
+from ._semaphore import Semaphore
+from ._validate import check_timeout
+from .channel import Channel, ChannelClosed
+from .context import Context, background, with_cancel
+
+__all__ = ["PoolRun", "PoolShutdownStatus", "PoolStats", "WorkerPool"]
+
+_SLICE = 0.1  # longest main-thread wait in one piece, so that Ctrl-C lands (3.13t)
+_MAIN_THREAD_ID = threading.main_thread().ident
+_pool_numbers = itertools.count()
+_live_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+_END = object()
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of a pool's counters (each exact; taken one after another, not as one)."""
+
+    workers: int
+    submitted: int
+    queued: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+@dataclass(frozen=True)
+class PoolShutdownStatus:
+    """What ``WorkerPool.shutdown`` achieved: true when every worker thread has ended."""
+
+    joined: bool
+    still_running: tuple[str, ...]  # the jobs that had not finished, as ``fn(args)``
+    cancelled: int  # queued jobs this call cancelled
+
+    def __bool__(self) -> bool:
+        return self.joined
+
+
+def _check_count(name: str, value: object, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        what = "a positive int or None" if allow_none else "a positive int"
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def _check_ctx(ctx: object) -> Context | None:
+    if ctx is not None and not isinstance(ctx, Context):
+        raise TypeError(f"ctx must be a Context or None, got {type(ctx).__name__}")
+    return ctx
+
+
+def _describe(job: tuple) -> str:
+    _, fn, args, kwargs = job
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items() if k != "ctx"]
+    text = f"{name}({', '.join(parts)})"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class WorkerPool(Executor):
+    """A fixed set of worker threads running submitted jobs; a ``concurrent.futures.Executor``.
+
+    ``workers``: number of threads (started on first use).  ``queue_size``: at most this many
+    queued jobs (``submit`` waits for room); None for no bound, as ``ThreadPoolExecutor``.
+    ``ctx``: cancelling it cancels the pool.  ``name``: prefix of the thread names.
+    ``pass_ctx``: give the pool's context to jobs whose function has a ``ctx`` parameter.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        queue_size: int | None = None,
+        ctx: Context | None = None,
+        name: str | None = None,
+        pass_ctx: bool = True,
+    ) -> None:
+        _check_count("workers", workers)
+        _check_count("queue_size", queue_size, allow_none=True)
+        _check_ctx(ctx)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        self._workers = workers
+        self._queue_size = queue_size
+        self._name = name or f"WorkerPool-{next(_pool_numbers)}"
+        self._pass_ctx = bool(pass_ctx)
+        self._ctx, self._cancel_ctx = with_cancel(background() if ctx is None else ctx)
+        slots = None if queue_size is None else Semaphore(queue_size)
+        self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name)
+        self._submit = self._core.submit
+        canceler = self._ctx._canceler
+        canceler._add_waker(self, self._on_cancel)
+        _live_pools.add(self)
+
+    # -- properties
+
+    @property
+    def ctx(self) -> Context:
+        """The pool's context: cancelled by ``cancel()``, the parent ctx or an unhandled Ctrl-C."""
+        return self._ctx
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        state = "shut down" if self._core.closed else "open"
+        return (f"<WorkerPool {self._name!r} {state} workers={s.workers} queued={s.queued} "
+                f"running={s.running} completed={s.completed} failed={s.failed}>")
+
+    # -- Executor
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Schedule ``fn(*args, **kwargs)``; a :class:`Future` for its result.
+
+        RuntimeError after ``shutdown`` or ``cancel``.  With ``queue_size``, waits for room.
+        """
+        return self._submit(fn, args, kwargs)
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
+            chunksize: int = 1, buffersize: int | None = None) -> Iterator[Any]:
+        """``Executor.map``: results in order; with ``buffersize`` (as in 3.14) a bounded window.
+
+        Without ``buffersize`` every item is submitted at once, as the stdlib does; prefer
+        :meth:`imap` for long inputs.  ``timeout`` counts from this call.
+        """
+        check_timeout(timeout)
+        _check_count("buffersize", buffersize, allow_none=True)
+        if buffersize is None:
+            return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+        end = None if timeout is None else time.monotonic() + timeout
+        return self._ordered(_star(fn), zip(*iterables), buffersize, None, end)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
+                 timeout: float | None = None) -> PoolShutdownStatus:
+        """Stop taking jobs; with ``cancel_futures`` cancel the queued ones; join if ``wait``.
+
+        Queued jobs still run unless cancelled; running jobs always finish (``cancel()``
+        asks them to stop early through their ctx).  ``timeout`` bounds the join; the
+        status says whether every thread ended and which jobs were still running.
+        """
+        timeout = check_timeout(timeout)
+        cancelled = self._close(cancel_futures)
+        joined = True
+        if wait:
+            joined = self._join(timeout)
+        else:
+            joined = not any(t.is_alive() for t in self._core.threads)
+        running = () if joined else tuple(_describe(job) for job in self._core.running_jobs())
+        if joined:
+            self._cancel_ctx()  # releases the context's registration with its parent
+        return PoolShutdownStatus(joined, running, cancelled)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.cancel()
+        self.shutdown(wait=True)
+
+    # -- beyond Executor
+
+    def cancel(self) -> None:
+        """Cancel the pool's ctx: stop taking jobs, cancel the queued ones, tell running jobs."""
+        self._cancel_ctx()
+
+    def stats(self) -> PoolStats:
+        submitted, started, completed, failed, cancelled = self._core.counts()
+        return PoolStats(
+            workers=self._workers,
+            submitted=submitted,
+            queued=max(submitted - started - cancelled, 0),
+            running=max(started - completed - failed, 0),
+            completed=completed,
+            failed=failed,
+            cancelled=cancelled,
+        )
+
+    def imap(self, fn: Callable[[Any], Any], iterable: Iterable[Any], *, ordered: bool = True,
+             ctx: Context | None = None, window: int | None = None) -> Iterator[Any]:
+        """Yield ``fn(item)`` for each item, reading the input only as results are taken.
+
+        At most ``window`` jobs are in flight (default ``max(64, 4 * workers)``).  ``ordered=False``
+        yields in completion order.  A job's exception is raised at its item and the jobs
+        still in flight are cancelled; so are they when the consumer stops early.  ``ctx``
+        (else the pool's) is given to ``fn`` if it takes one, and its cancellation ends the
+        iteration with ``ctx.err()``.
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        _check_ctx(ctx)
+        window = _check_count("window", window, allow_none=True) or max(64, 4 * self._workers)
+        items = iter(iterable)
+        if ordered:
+            return self._ordered(fn, items, window, ctx, None)
+        return self._unordered(fn, items, window, ctx)
+
+    def run(self, fn: Callable[[Any], Any], jobs: Channel | Iterable[Any], *,
+            capacity: int | None = None, ctx: Context | None = None) -> PoolRun:
+        """Go's worker pool: every worker takes jobs and sends ``fn(job)`` to ``results``.
+
+        ``jobs`` is a Channel (read until closed) or any iterable.  Returns a
+        :class:`PoolRun` whose ``results`` Channel (``capacity``, default ``workers``) is closed
+        once every worker is done; iterate it, then ``wait()`` for the first error.
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        _check_ctx(ctx)
+        capacity = self._workers if capacity is None else capacity
+        return PoolRun(self, fn, jobs, capacity, ctx)
+
+    # -- internals
+
+    def _close(self, cancel_queued: bool) -> int:
+        drained = self._core.close(cancel_queued)
+        for future, *_ in drained:
+            future.cancel()
+        return len(drained)
+
+    def _on_cancel(self) -> None:
+        """The pool's ctx was cancelled (runs in the cancelling thread): stop, cancel the queue."""
+        self._close(True)
+
+    def _join(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        main = threading.get_ident() == _MAIN_THREAD_ID
+        for thread in self._core.threads:
+            while thread.is_alive():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                step = min(_SLICE, left) if main and left is not None else (_SLICE if main else left)
+                thread.join(step)
+        return True
+
+    def _launcher(self, fn: Callable[[Any], Any], ctx: Context | None) -> Callable[[Any], Future]:
+        """``item -> submit(fn, item)``, giving ``fn`` the caller's ``ctx`` if it takes one."""
+        submit = self._submit
+        if ctx is not None and self._pass_ctx and takes_ctx(fn):
+            return lambda item: submit(fn, (item,), {"ctx": ctx})
+        return lambda item: submit(fn, (item,), {})
+
+    def _result(self, future: Future, ctx: Context | None, end: float | None) -> Any:
+        """``future.result()``, ended early by ``ctx`` (ctx.err()) or ``end`` (TimeoutError)."""
+        if future._state != FINISHED:
+            timeout = None if end is None else max(end - time.monotonic(), 0.0)
+            try:
+                done = future._wait_done(timeout, ctx)
+            except CancelledError:
+                err = self._ctx.err()
+                if err is not None:
+                    raise err from None
+                raise
+            if not done:
+                if ctx is not None and ctx.err() is not None:
+                    raise ctx.err()
+                raise TimeoutError()
+        return future.result()
+
+    def _ordered(self, fn: Callable[[Any], Any], items: Iterator[Any], window: int,
+                 ctx: Context | None, end: float | None) -> Iterator[Any]:
+        launch = self._launcher(fn, ctx)
+        in_flight: deque[Future] = deque()
+        try:
+            for item in itertools.islice(items, window):
+                in_flight.append(launch(item))
+            while in_flight:
+                result = self._result(in_flight.popleft(), ctx, end)
+                if ctx is not None and ctx.err() is not None:
+                    raise ctx.err()
+                item = next(items, _END)
+                if item is not _END:
+                    in_flight.append(launch(item))
+                yield result
+        finally:
+            for future in in_flight:
+                future.cancel()
+
+    def _unordered(self, fn: Callable[[Any], Any], items: Iterator[Any], window: int,
+                   ctx: Context | None) -> Iterator[Any]:
+        finished: SimpleQueue = SimpleQueue()
+        on_done = finished.put
+        in_flight: set[Future] = set()
+        canceler = None if ctx is None else ctx._canceler
+        token = object()
+        if canceler is not None and not canceler._add_waker(token, lambda: on_done(None)):
+            raise ctx.err()
+
+        submit_item = self._launcher(fn, ctx)
+
+        def launch(item: Any) -> None:
+            future = submit_item(item)
+            in_flight.add(future)
+            future.add_done_callback(on_done)
+
+        try:
+            for item in itertools.islice(items, window):
+                launch(item)
+            while in_flight:
+                future = _get_sliced(finished)
+                if future is None:  # the ctx was cancelled
+                    raise ctx.err()
+                in_flight.discard(future)
+                if future.cancelled():
+                    err = self._ctx.err()
+                    if err is not None:
+                        raise err
+                    raise CancelledError()
+                result = future.result()
+                if ctx is not None and ctx.err() is not None:
+                    raise ctx.err()
+                item = next(items, _END)
+                if item is not _END:
+                    launch(item)
+                yield result
+        finally:
+            if canceler is not None:
+                canceler._remove_waker(token)
+            for future in in_flight:
+                future.cancel()
+
+
+def _get_sliced(queue: SimpleQueue) -> Any:
+    """``queue.get()``, in slices in the main thread so that Ctrl-C lands."""
+    if threading.get_ident() != _MAIN_THREAD_ID:
+        return queue.get()
+    while True:
+        try:
+            return queue.get(timeout=_SLICE)
+        except Empty:
+            pass
+
+
+def _star(fn: Callable[..., Any]) -> Callable[[tuple], Any]:
+    def call(args: tuple) -> Any:
+        return fn(*args)
+    return call
+
+
+class PoolRun:
+    """One ``WorkerPool.run``: its ``results`` Channel, its context and its first error."""
+
+    def __init__(self, pool: WorkerPool, fn: Callable[[Any], Any], jobs: Channel | Iterable[Any],
+                 capacity: int, ctx: Context | None) -> None:
+        self.results = Channel(capacity)
+        self._parent_ctx = pool.ctx if ctx is None else ctx
+        self.ctx, self._cancel = with_cancel(self._parent_ctx)
+        self._errors: list[BaseException] = []
+        self._errors_lock = threading.Lock()
+        if isinstance(jobs, Channel):
+            recv = jobs.recv
+
+            def next_job() -> Any:
+                return recv(ctx=self.ctx)
+        else:
+            items = iter(jobs)
+            lock = threading.Lock()
+
+            def next_job() -> Any:
+                with lock:
+                    return next(items)
+        self._left = pool.workers
+        self._left_lock = threading.Lock()
+        pass_ctx = pool._pass_ctx and takes_ctx(fn)
+        try:
+            self._loops = [pool.submit(self._loop, fn, next_job, pass_ctx) for _ in range(pool.workers)]
+        except BaseException:
+            self._cancel()
+            self.results.close()
+            raise
+
+    def _loop(self, fn: Callable[[Any], Any], next_job: Callable[[], Any], pass_ctx: bool) -> None:
+        send, ctx = self.results.send, self.ctx
+        try:
+            while ctx.err() is None:
+                try:
+                    job = next_job()
+                except (StopIteration, ChannelClosed):
+                    return
+                send(fn(job, ctx=ctx) if pass_ctx else fn(job), ctx=ctx)
+        except BaseException as exc:
+            if exc is not ctx.err():  # not just this run ending by cancellation
+                with self._errors_lock:
+                    self._errors.append(exc)
+                self._cancel()
+        finally:
+            with self._left_lock:
+                self._left -= 1
+                last = self._left == 0
+            if last:
+                self.results.close()
+
+    def __iter__(self) -> Iterator[Any]:
+        """The results as they come; then the first error, if any, is raised."""
+        yield from self.results
+        self.wait()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for every worker of this run; raise the first job error, or the parent ctx's error."""
+        timeout = check_timeout(timeout)
+        end = None if timeout is None else time.monotonic() + timeout
+        for loop in self._loops:
+            left = None if end is None else max(end - time.monotonic(), 0.0)
+            if not loop._wait_done(left):
+                raise TimeoutError(f"run still going after {timeout} s")
+        if self._errors:
+            raise self._errors[0]
+        err = self._parent_ctx.err()
+        if err is not None:
+            raise err
+        self._cancel()
+
+    def cancel(self) -> None:
+        """Stop this run: no new jobs are taken; results closes once running jobs end."""
+        self._cancel()
+
+
+def _exit_hook() -> None:
+    """At interpreter exit: on an unhandled Ctrl-C cancel every pool, else close them (as TPE)."""
+    last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    interrupted = isinstance(last, KeyboardInterrupt)
+    for pool in list(_live_pools):
+        if interrupted:
+            pool.cancel()
+        pool._close(False)
+
+
+threading._register_atexit(_exit_hook)  # runs before the interpreter joins non-daemon threads

@@ -1,0 +1,650 @@
+"""patterns.WorkerPool: the Executor contract, imap, run, cancellation, shutdown, stats, threads."""
+
+import asyncio
+import concurrent.futures as cf
+import itertools
+import threading
+import time
+
+import pytest
+
+from atomics import AtomicInt64
+from conftest import run_threads
+from patterns import (
+    Canceled,
+    Channel,
+    Future,
+    PoolShutdownStatus,
+    PoolStats,
+    WorkerPool,
+    with_cancel,
+    background,
+)
+
+WAIT = 10  # generous bound for anything that should happen "soon"
+
+
+@pytest.fixture
+def make_pool():
+    """WorkerPool factory; every pool is shut down (and its threads joined) after the test."""
+    pools = []
+
+    def make(*args, **kwargs):
+        pool = WorkerPool(*args, **kwargs)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.cancel()
+        assert pool.shutdown(timeout=WAIT).joined
+
+
+def blocker():
+    """A job that blocks until the returned event is set; ``started`` is set when it runs."""
+    started, release = threading.Event(), threading.Event()
+
+    def job():
+        started.set()
+        assert release.wait(WAIT)
+        return "released"
+
+    return job, started, release
+
+
+# -- the Executor contract (what ThreadPoolExecutor passes)
+
+
+def test_is_an_executor_and_its_futures_are_futures(make_pool):
+    pool = make_pool(2)
+    assert isinstance(pool, cf.Executor)
+    future = pool.submit(pow, 2, 8)
+    assert isinstance(future, cf.Future) and isinstance(future, Future)
+    assert future.result(WAIT) == 256
+    assert future.done() and not future.running() and not future.cancelled()
+    assert future.exception() is None
+
+
+def test_submit_passes_args_and_kwargs(make_pool):
+    pool = make_pool(2)
+    assert pool.submit(divmod, 17, 5).result(WAIT) == (3, 2)
+    assert pool.submit(int, "ff", base=16).result(WAIT) == 255
+    assert pool.submit(lambda *a, **k: (a, k), 1, x=2).result(WAIT) == ((1,), {"x": 2})
+
+
+def test_an_exception_lands_in_the_future(make_pool):
+    pool = make_pool(2)
+    future = pool.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        future.result(WAIT)
+    assert isinstance(future.exception(WAIT), ZeroDivisionError)
+    assert pool.submit(lambda: 7).result(WAIT) == 7  # the worker survived
+
+
+def test_map_keeps_order_and_raises_at_the_failing_item(make_pool):
+    pool = make_pool(4)
+    assert list(pool.map(pow, range(20), range(20))) == [pow(i, i) for i in range(20)]
+    results = pool.map(lambda x: 10 // x, [5, 2, 0, 1])
+    assert next(results) == 2 and next(results) == 5
+    with pytest.raises(ZeroDivisionError):
+        next(results)
+
+
+def test_map_timeout_counts_from_the_call(make_pool):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    results = pool.map(lambda _: job(), [0], timeout=0.2)
+    with pytest.raises(TimeoutError):
+        list(results)
+    release.set()
+
+
+def test_map_with_buffersize_reads_the_input_lazily(make_pool):
+    pool = make_pool(2)
+    pulled = []
+    source = (pulled.append(i) or i for i in range(1000))
+    results = pool.map(lambda x: x * 2, source, buffersize=8)
+    assert next(results) == 0
+    assert len(pulled) <= 9
+    assert list(results) == [i * 2 for i in range(1, 1000)]
+
+
+def test_submit_after_shutdown_raises_runtime_error(make_pool):
+    pool = make_pool(2)
+    pool.submit(int).result(WAIT)
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(int)
+    pool.shutdown()  # idempotent
+
+
+def test_shutdown_wait_runs_every_queued_job(make_pool):
+    pool = make_pool(2)
+    done = AtomicInt64()
+    futures = [pool.submit(lambda: (time.sleep(0.001), done.inc())) for _ in range(200)]
+    status = pool.shutdown(wait=True)
+    assert status.joined and bool(status) and status.still_running == () and status.cancelled == 0
+    assert all(f.done() and not f.cancelled() for f in futures)
+    assert done.load() == 200
+    assert not any(t.is_alive() for t in pool._core.threads)
+
+
+def test_shutdown_cancel_futures_cancels_queued_and_lets_running_finish(make_pool):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    running = pool.submit(job)
+    assert started.wait(WAIT)
+    queued = [pool.submit(int) for _ in range(5)]
+    threading.Timer(0.1, release.set).start()
+    status = pool.shutdown(wait=True, cancel_futures=True)
+    assert status.cancelled == 5
+    assert running.result() == "released"
+    assert all(f.cancelled() for f in queued)
+    with pytest.raises(cf.CancelledError):
+        queued[0].result()
+
+
+def test_with_block_shuts_down_and_waits(make_pool):
+    done = []
+    with make_pool(2) as pool:
+        pool.submit(lambda: (time.sleep(0.05), done.append(1)))
+    assert done == [1]
+    with pytest.raises(RuntimeError):
+        pool.submit(int)
+
+
+def test_cancel_a_queued_future_and_it_never_runs(make_pool):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    ran = []
+    queued = pool.submit(ran.append, 1)
+    assert queued.cancel() and queued.cancelled() and queued.done()
+    release.set()
+    pool.shutdown()
+    assert ran == []
+    assert pool.stats().cancelled == 1
+
+
+def test_a_running_future_cannot_be_cancelled(make_pool):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    future = pool.submit(job)
+    assert started.wait(WAIT)
+    assert future.running() and not future.cancel()
+    release.set()
+    assert future.result(WAIT) == "released"
+
+
+def test_result_timeout_raises_timeout_error(make_pool):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    future = pool.submit(job)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        future.result(timeout=0.1)
+    assert time.monotonic() - t0 < WAIT
+    with pytest.raises(TimeoutError):
+        future.exception(timeout=0)
+    release.set()
+    assert future.result(WAIT) == "released"
+
+
+def test_wait_and_as_completed_work_with_pool_futures(make_pool):
+    pool = make_pool(2)
+    job, started, release = blocker()
+    slow = pool.submit(job)
+    fast = pool.submit(lambda: "fast")
+    done, not_done = cf.wait([slow, fast], timeout=WAIT, return_when=cf.FIRST_COMPLETED)
+    assert fast in done and slow in not_done
+    failing = pool.submit(lambda: 1 / 0)
+    done, not_done = cf.wait([slow, failing], timeout=WAIT, return_when=cf.FIRST_EXCEPTION)
+    assert failing in done and slow in not_done
+    release.set()
+    assert set(cf.as_completed([slow, fast, failing], timeout=WAIT)) == {slow, fast, failing}
+    done, not_done = cf.wait([slow, fast, failing], timeout=WAIT)
+    assert not not_done
+
+
+def test_as_completed_waits_on_futures_that_finish_later(make_pool):
+    pool = make_pool(4)
+    futures = [pool.submit(time.sleep, 0.01 * (i % 5)) for i in range(40)]
+    assert len(list(cf.as_completed(futures, timeout=WAIT))) == 40
+
+
+def test_done_callbacks_run_once_and_at_once_when_already_done(make_pool):
+    pool = make_pool(2)
+    seen = []
+    job, started, release = blocker()
+    future = pool.submit(job)
+    future.add_done_callback(seen.append)
+    future.add_done_callback(lambda f: seen.append("second"))
+    release.set()
+    future.result(WAIT)
+    deadline = time.monotonic() + WAIT
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert seen == [future, "second"]
+    future.add_done_callback(seen.append)  # already done: runs now, in this thread
+    assert seen == [future, "second", future]
+
+
+def test_a_failing_callback_is_logged_not_raised(make_pool, caplog):
+    pool = make_pool(1)
+    future = pool.submit(int)
+    future.result(WAIT)
+    future.add_done_callback(lambda f: 1 / 0)
+    assert "exception calling callback" in caplog.text
+
+
+def test_setting_a_done_future_again_raises_invalid_state():
+    future = Future()
+    assert future.set_running_or_notify_cancel()
+    future.set_result(1)
+    with pytest.raises(cf.InvalidStateError):
+        future.set_result(2)
+    with pytest.raises(cf.InvalidStateError):
+        future.set_exception(ValueError())
+    assert future.result() == 1
+    assert "finished returned int" in repr(future)
+
+
+def test_asyncio_run_in_executor_accepts_the_pool(make_pool):
+    pool = make_pool(2)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        return await asyncio.gather(*(loop.run_in_executor(pool, pow, 2, i) for i in range(10)))
+
+    assert asyncio.run(main()) == [2**i for i in range(10)]
+
+
+def test_worker_threads_are_named_and_start_on_first_submit(make_pool):
+    before = threading.active_count()
+    pool = make_pool(3, name="crawler")
+    assert threading.active_count() == before
+    pool.submit(int).result(WAIT)
+    names = sorted(t.name for t in pool._core.threads)
+    assert names == ["crawler_0", "crawler_1", "crawler_2"]
+
+
+# -- bad input, refused before anything happens
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"workers": 0}, ValueError, "workers must be >= 1, got 0"),
+        ({"workers": -3}, ValueError, "workers must be >= 1, got -3"),
+        ({"workers": "4"}, TypeError, "workers must be a positive int"),
+        ({"workers": True}, TypeError, "workers must be a positive int"),
+        ({"workers": 2, "queue_size": 0}, ValueError, "queue_size must be >= 1, got 0"),
+        ({"workers": 2, "queue_size": 1.5}, TypeError, "queue_size must be a positive int or None"),
+        ({"workers": 2, "ctx": "ctx"}, TypeError, "ctx must be a Context or None, got str"),
+        ({"workers": 2, "name": 3}, TypeError, "name must be a str or None"),
+    ],
+)
+def test_bad_constructor_arguments_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        WorkerPool(**kwargs)
+
+
+def test_bad_call_arguments_are_refused_before_anything_is_queued(make_pool):
+    pool = make_pool(2)
+    with pytest.raises(TypeError, match="fn must be callable, got int"):
+        pool.submit(3)
+    with pytest.raises(TypeError, match="fn must be callable"):
+        pool.imap(None, [1])
+    with pytest.raises(ValueError, match="window must be >= 1, got 0"):
+        pool.imap(abs, [1], window=0)
+    with pytest.raises(ValueError, match="timeout must be >= 0"):
+        pool.shutdown(timeout=-1)
+    with pytest.raises(TypeError, match="ctx must be a Context"):
+        pool.run(abs, [1], ctx=object())
+    assert pool.stats().submitted == 0
+
+
+# -- context: graceful cancellation
+
+
+def test_a_job_with_a_ctx_parameter_receives_the_pools_context(make_pool):
+    pool = make_pool(2)
+    assert pool.submit(lambda ctx: ctx).result(WAIT) is pool.ctx
+    mine, cancel = with_cancel(background())
+    assert pool.submit(lambda ctx: ctx, ctx=mine).result(WAIT) is mine  # the caller's wins
+    cancel()
+    assert pool.submit(lambda x, *, ctx=None: (x, ctx), 1).result(WAIT) == (1, pool.ctx)
+    plain = make_pool(1, pass_ctx=False)
+    assert plain.submit(lambda ctx=None: ctx).result(WAIT) is None
+
+
+def test_cancel_stops_dispatch_cancels_queued_and_lets_running_jobs_stop_early(make_pool):
+    pool = make_pool(2)
+    started = threading.Barrier(3)
+
+    def watcher(ctx):
+        started.wait(WAIT)
+        return ctx.done().wait(WAIT)
+
+    running = [pool.submit(watcher) for _ in range(2)]
+    queued = [pool.submit(int) for _ in range(10)]
+    started.wait(WAIT)
+    pool.cancel()
+    assert all(f.result(WAIT) is True for f in running)  # they saw the cancellation
+    assert all(f.cancelled() for f in queued)
+    assert isinstance(pool.ctx.err(), Canceled)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(int)
+    assert pool.shutdown(timeout=WAIT).joined
+    stats = pool.stats()
+    assert (stats.completed, stats.cancelled, stats.queued, stats.running) == (2, 10, 0, 0)
+
+
+def test_cancelling_the_parent_context_cancels_the_pool(make_pool):
+    parent, cancel = with_cancel(background())
+    pool = make_pool(1, ctx=parent)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    queued = pool.submit(int)
+    cancel()
+    assert queued.cancelled()
+    assert isinstance(pool.ctx.err(), Canceled)
+    release.set()
+
+
+def test_shutdown_timeout_returns_in_time_and_names_what_still_runs(make_pool):
+    pool = make_pool(2)
+
+    def stubborn(seconds):
+        time.sleep(seconds)
+
+    pool.submit(stubborn, 0.6)
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    status = pool.shutdown(timeout=0.1)
+    assert time.monotonic() - t0 < 0.5
+    assert isinstance(status, PoolShutdownStatus) and not status.joined and not status
+    assert len(status.still_running) == 1 and "stubborn(0.6)" in status.still_running[0]
+    assert pool.shutdown(timeout=WAIT).joined
+
+
+def test_queue_size_makes_submit_wait_for_room(make_pool):
+    pool = make_pool(1, queue_size=2)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    pool.submit(int)
+    pool.submit(int)
+    assert pool.stats().queued == 2
+    third_queued = threading.Event()
+
+    def submit_third():
+        pool.submit(int).result(WAIT)
+        third_queued.set()
+
+    thread = threading.Thread(target=submit_third)
+    thread.start()
+    assert not third_queued.wait(0.2)  # no room: submit waits
+    release.set()
+    assert third_queued.wait(WAIT)
+    thread.join()
+    assert pool.stats().completed == 4
+
+
+def test_a_submit_waiting_for_room_fails_when_the_pool_is_cancelled(make_pool):
+    pool = make_pool(1, queue_size=1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    pool.submit(int)
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(pytest.raises(RuntimeError, pool.submit, int)))
+    thread.start()
+    time.sleep(0.1)
+    pool.cancel()
+    thread.join(WAIT)
+    assert errors and "cancelled" in str(errors[0].value)
+    release.set()
+
+
+def test_stats_count_exactly(make_pool):
+    pool = make_pool(3)
+    futures = [pool.submit(lambda i=i: 1 // (i % 4)) for i in range(400)]
+    cf.wait(futures, timeout=WAIT)
+    stats = pool.stats()
+    assert isinstance(stats, PoolStats)
+    assert stats == PoolStats(workers=3, submitted=400, queued=0, running=0,
+                              completed=300, failed=100, cancelled=0)
+    assert "completed=300 failed=100" in repr(pool)
+
+
+# -- imap
+
+
+def test_imap_streams_results_in_order_and_unordered(make_pool):
+    pool = make_pool(4)
+    assert list(pool.imap(lambda x: x * x, range(1000))) == [x * x for x in range(1000)]
+    assert sorted(pool.imap(lambda x: x * x, range(1000), ordered=False)) == [x * x for x in range(1000)]
+    assert list(pool.imap(abs, [])) == []
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_imap_keeps_at_most_window_items_in_flight(make_pool, ordered):
+    pool = make_pool(4)
+    pulled = AtomicInt64()
+    taken = 0
+    peak = 0
+
+    def source():
+        for i in range(3000):
+            pulled.inc()
+            yield i
+
+    for _ in pool.imap(lambda x: x, source(), ordered=ordered, window=16):
+        taken += 1
+        peak = max(peak, pulled.load() - taken)
+    assert taken == 3000 and peak <= 16
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_imap_raises_at_the_failing_item_and_cancels_the_rest(make_pool, ordered):
+    pool = make_pool(2)
+    gate = threading.Event()
+
+    def fn(x):
+        if x == 3:
+            raise KeyError(x)
+        if x > 3:
+            gate.wait(WAIT)
+        return x
+
+    results = pool.imap(fn, range(100), ordered=ordered, window=10)
+    seen = []
+    with pytest.raises(KeyError):
+        for value in results:
+            seen.append(value)
+    if ordered:
+        assert seen == [0, 1, 2]
+    gate.set()
+    pool.shutdown()
+    assert pool.stats().cancelled > 0  # in-flight items never ran
+    assert pool.stats().submitted <= 10 + len(seen) + 1
+
+
+def test_imap_stopped_early_cancels_in_flight_and_reads_no_more(make_pool):
+    pool = make_pool(1)
+    pulled = []
+    job, started, release = blocker()
+    pool.submit(job)
+    results = pool.imap(lambda x: x, (pulled.append(i) or i for i in range(100)), window=5)
+    assert started.wait(WAIT)
+    release.set()
+    assert next(results) == 0
+    results.close()
+    pool.shutdown()
+    assert len(pulled) == 6
+    assert pool.stats().completed + pool.stats().cancelled == 7
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_imap_ends_with_ctx_err_when_its_ctx_is_cancelled(make_pool, ordered):
+    pool = make_pool(2)
+    ctx, cancel = with_cancel(background())
+    seen_ctx = []
+
+    def fn(x, ctx):
+        seen_ctx.append(ctx)
+        ctx.done().wait(WAIT)
+        return x
+
+    threading.Timer(0.1, cancel).start()
+    with pytest.raises(Canceled):
+        list(pool.imap(fn, range(10), ordered=ordered, ctx=ctx))
+    assert seen_ctx and all(c is ctx for c in seen_ctx)
+
+
+def test_imap_ends_when_the_pool_is_cancelled(make_pool):
+    pool = make_pool(1)
+
+    def fn(x, ctx):
+        ctx.done().wait(WAIT)
+        return x
+
+    threading.Timer(0.1, pool.cancel).start()
+    results = []
+    with pytest.raises(Canceled):
+        for value in pool.imap(fn, range(10)):
+            results.append(value)
+    assert results == [0]  # the running job finished; the queued ones were cancelled
+
+
+# -- run: Go's shape over Channels
+
+
+def test_run_reads_a_jobs_channel_and_closes_results_when_done(make_pool):
+    pool = make_pool(4)
+    jobs = Channel(8)
+
+    def feed():
+        for i in range(500):
+            jobs.send(i)
+        jobs.close()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    run = pool.run(lambda x: x * 2, jobs)
+    assert sorted(run.results) == [i * 2 for i in range(500)]  # iteration ends: results closed
+    assert run.results.closed
+    run.wait(WAIT)
+    feeder.join()
+
+
+def test_run_over_an_iterable_and_iterating_the_run(make_pool):
+    pool = make_pool(3)
+    assert sorted(pool.run(lambda x: -x, range(300))) == sorted(-x for x in range(300))
+
+
+def test_run_stops_on_the_first_error_and_raises_it(make_pool):
+    pool = make_pool(2)
+
+    def fn(x):
+        if x == 50:
+            raise ValueError("bad job 50")
+        return x
+
+    run = pool.run(fn, itertools.count())  # endless: only the error stops it
+    got = []
+    with pytest.raises(ValueError, match="bad job 50"):
+        for value in run:
+            got.append(value)
+    assert 50 not in got and len(got) >= 40
+    assert run.ctx.err() is not None
+
+
+def test_run_cancel_stops_taking_jobs(make_pool):
+    pool = make_pool(2)
+    run = pool.run(lambda x, ctx: x, itertools.count())
+    first = [run.results.recv(timeout=WAIT) for _ in range(10)]
+    run.cancel()
+    rest = list(run.results)  # drains, then ends: the results channel closes
+    assert len(first) == 10 and len(rest) < 1000
+    run.wait(WAIT)
+
+
+# -- many threads at once (free-threaded build with PYTHON_GIL=0 in CI)
+
+
+def test_many_submitters_exact_totals(make_pool):
+    for _ in range(3):
+        pool = make_pool(4)
+        total = AtomicInt64()
+        futures = [[] for _ in range(8)]
+
+        def submitter(index):
+            for i in range(2000):
+                futures[index].append(pool.submit(total.add, i))
+
+        run_threads(8, submitter)
+        assert all(f.result(WAIT) is not None for fs in futures for f in fs)
+        assert total.load() == 8 * sum(range(2000))
+        stats = pool.stats()
+        assert (stats.submitted, stats.completed, stats.failed) == (16000, 16000, 0)
+        pool.shutdown()
+
+
+def test_submit_racing_shutdown_loses_nothing(make_pool):
+    for cancel_futures in (False, True, False, True):
+        pool = make_pool(3)
+        ran = AtomicInt64()
+        accepted = [[] for _ in range(6)]
+        refused = AtomicInt64()
+
+        def submitter(index):
+            for _ in range(3000):
+                try:
+                    accepted[index].append(pool.submit(ran.inc))
+                except RuntimeError:
+                    refused.inc()
+
+        threads = [threading.Thread(target=submitter, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.005)
+        pool.shutdown(cancel_futures=cancel_futures)
+        for t in threads:
+            t.join()
+        futures = [f for fs in accepted for f in fs]
+        assert len(futures) + refused.load() == 18000
+        assert all(f.done() for f in futures)  # nothing left pending forever
+        finished = sum(1 for f in futures if not f.cancelled())
+        assert finished == ran.load()
+        if not cancel_futures:
+            assert finished == len(futures)
+
+
+def test_concurrent_imaps_share_one_pool(make_pool):
+    pool = make_pool(4)
+    sums = [0] * 6
+
+    def consumer(index):
+        sums[index] = sum(pool.imap(lambda x: x + index, range(2000), ordered=index % 2 == 0))
+
+    run_threads(6, consumer)
+    assert sums == [sum(range(2000)) + 2000 * i for i in range(6)]
+
+
+def test_many_threads_wait_on_one_future(make_pool):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    future = pool.submit(job)
+    results = []
+    waiters = [threading.Thread(target=lambda: results.append(future.result(WAIT))) for _ in range(16)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.05)
+    release.set()
+    for t in waiters:
+        t.join()
+    assert results == ["released"] * 16
