@@ -4,6 +4,7 @@
 - :mod:`patterns.channel`: Channel and select (Go's channels).
 - :mod:`patterns.semaphore`: Semaphore and WeightedSemaphore (Go's x/sync/semaphore).
 - :mod:`patterns.pool`: WorkerPool, a ``concurrent.futures.Executor`` with imap, run and a context.
+- :mod:`patterns.pipeline`: Pipeline, fan_out and fan_in over bounded Channels.
 - :mod:`patterns.group`: Group, tasks that succeed or fail together (Go's errgroup).
 - :mod:`patterns.shutdown`: Shutdown, ordered graceful shutdown (stop ingress -> drain -> close).
 - :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
@@ -30,6 +31,7 @@ from .context import (
 )
 from ._future import Future
 from .group import Group
+from .pipeline import Pipeline, PipelineRun, fan_in, fan_out
 from .pool import PoolRun, PoolShutdownStatus, PoolStats, WorkerPool
 from .semaphore import Semaphore, WeightedSemaphore
 from .lockorder import CheckedLock, CheckedRLock, LockOrderChecker, LockOrderViolation, ordered
@@ -60,6 +62,11 @@ __all__ = [
     "Selected",
     "Send",
     "select",
+    # pipeline
+    "Pipeline",
+    "PipelineRun",
+    "fan_in",
+    "fan_out",
     # pool
     "Future",
     "PoolRun",

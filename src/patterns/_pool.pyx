@@ -204,3 +204,17 @@ cdef class PoolCore:
             ftsync_i64_load(&self._failed),
             ftsync_i64_load(&self._cancelled),
         )
+
+
+def stage_loop(fn, recv, send, ctx, closed):
+    """A pipeline stage's worker: ``send(fn(item))`` for every item ``recv`` gives, until closed.
+
+    ``recv``/``send`` are a Channel's bound methods, called with ``ctx`` so that cancelling
+    the pipeline ends a blocked call; ``closed`` is the ChannelClosed class.
+    """
+    while True:
+        try:
+            item = recv(None, ctx)
+        except closed:
+            return
+        send(fn(item), None, ctx)
