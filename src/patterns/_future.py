@@ -104,6 +104,9 @@ class Future(_StdFuture):
 
     def result(self, timeout: float | None = None) -> Any:
         """The job's return value; re-raises its exception; CancelledError; TimeoutError."""
+        with self._condition:  # the common case: already finished
+            if self._state == FINISHED and self._exception is None:
+                return self._result
         try:
             if self._wait_done(timeout):
                 if self._exception is not None:
@@ -199,8 +202,14 @@ class Future(_StdFuture):
             if self._waiter_list:
                 for waiter in self._waiter_list:
                     waiter.add_result(self)
-            sleepers, callbacks = self._take_sleepers_and_callbacks()
-        self._wake(sleepers)
+            sleepers, callbacks = self._sleepers, self._callbacks
+            if sleepers is not None:
+                self._sleepers = None
+            if callbacks is not None:
+                self._callbacks = None
+        if sleepers:
+            for sleeper in sleepers:
+                _release_quietly(sleeper)
         if callbacks is not None:
             self._run_callbacks(callbacks)
 
@@ -213,8 +222,14 @@ class Future(_StdFuture):
             if self._waiter_list:
                 for waiter in self._waiter_list:
                     waiter.add_exception(self)
-            sleepers, callbacks = self._take_sleepers_and_callbacks()
-        self._wake(sleepers)
+            sleepers, callbacks = self._sleepers, self._callbacks
+            if sleepers is not None:
+                self._sleepers = None
+            if callbacks is not None:
+                self._callbacks = None
+        if sleepers:
+            for sleeper in sleepers:
+                _release_quietly(sleeper)
         if callbacks is not None:
             self._run_callbacks(callbacks)
 

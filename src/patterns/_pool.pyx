@@ -12,7 +12,11 @@ cimport cython
 from libc.stdint cimport int64_t
 
 import threading
+from collections import deque
+from concurrent.futures._base import FINISHED
 from queue import Empty, SimpleQueue
+
+cdef object _END = object()
 
 
 cdef extern from "ftsync_atomic.h" nogil:
@@ -218,3 +222,40 @@ def stage_loop(fn, recv, send, ctx, closed):
         except closed:
             return
         send(fn(item), None, ctx)
+
+
+def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wait):
+    """Yield ``fn(item)`` in input order with at most ``window`` jobs in flight (WorkerPool.imap).
+
+    ``submit`` is PoolCore.submit; ``wait(future)`` blocks until the future is done or raises
+    (timeout, cancellation); ``ctx`` is checked before every result and goes to ``fn`` if
+    ``pass_ctx``.  Jobs still in flight when the generator ends early are cancelled.
+    """
+    cdef object in_flight = deque()
+    cdef object push = in_flight.append
+    cdef object pop = in_flight.popleft
+    cdef object future, item, result
+    cdef Py_ssize_t low = window // 2  # refill in bursts: workers then take runs of jobs
+    cdef bint exhausted = False
+    try:
+        while True:
+            if not exhausted and len(in_flight) <= low:
+                while len(in_flight) < window:
+                    item = next(items, _END)
+                    if item is _END:
+                        exhausted = True
+                        break
+                    push(submit(fn, (item,), {"ctx": ctx} if pass_ctx else {}))
+            if not in_flight:
+                return
+            future = pop()
+            if future._state is not FINISHED:
+                wait(future)
+            result = future.result()
+            future = None
+            if ctx is not None and ctx.err() is not None:
+                raise ctx.err()
+            yield result
+    finally:
+        for future in in_flight:
+            future.cancel()

@@ -39,13 +39,12 @@ import time
 import weakref
 from collections import deque
 from concurrent.futures import CancelledError, Executor
-from concurrent.futures._base import FINISHED
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
 
 from ._future import Future
-from ._pool import PoolCore, takes_ctx
+from ._pool import PoolCore, ordered_results, takes_ctx
 from ._semaphore import Semaphore
 from ._validate import check_timeout
 from .channel import Channel, ChannelClosed
@@ -232,7 +231,7 @@ class WorkerPool(Executor):
              ctx: Context | None = None, window: int | None = None) -> Iterator[Any]:
         """Yield ``fn(item)`` for each item, reading the input only as results are taken.
 
-        At most ``window`` jobs are in flight (default ``max(64, 4 * workers)``).  ``ordered=False``
+        At most ``window`` jobs are in flight (default ``max(256, 4 * workers)``).  ``ordered=False``
         yields in completion order.  A job's exception is raised at its item and the jobs
         still in flight are cancelled; so are they when the consumer stops early.  ``ctx``
         (else the pool's) is given to ``fn`` if it takes one, and its cancellation ends the
@@ -241,7 +240,7 @@ class WorkerPool(Executor):
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         _check_ctx(ctx)
-        window = _check_count("window", window, allow_none=True) or max(64, 4 * self._workers)
+        window = _check_count("window", window, allow_none=True) or max(256, 4 * self._workers)
         items = iter(iterable)
         if ordered:
             return self._ordered(fn, items, window, ctx, None)
@@ -292,41 +291,26 @@ class WorkerPool(Executor):
             return lambda item: submit(fn, (item,), {"ctx": ctx})
         return lambda item: submit(fn, (item,), {})
 
-    def _result(self, future: Future, ctx: Context | None, end: float | None) -> Any:
-        """``future.result()``, ended early by ``ctx`` (ctx.err()) or ``end`` (TimeoutError)."""
-        if future._state != FINISHED:
-            timeout = None if end is None else max(end - time.monotonic(), 0.0)
-            try:
-                done = future._wait_done(timeout, ctx)
-            except CancelledError:
-                err = self._ctx.err()
-                if err is not None:
-                    raise err from None
-                raise
-            if not done:
-                if ctx is not None and ctx.err() is not None:
-                    raise ctx.err()
-                raise TimeoutError()
-        return future.result()
+    def _wait(self, future: Future, ctx: Context | None, end: float | None) -> None:
+        """Block until ``future`` is done; ctx.err() if ``ctx`` ends first, TimeoutError at ``end``."""
+        timeout = None if end is None else max(end - time.monotonic(), 0.0)
+        try:
+            done = future._wait_done(timeout, ctx)
+        except CancelledError:
+            err = self._ctx.err()
+            if err is not None:
+                raise err from None
+            raise
+        if not done:
+            if ctx is not None and ctx.err() is not None:
+                raise ctx.err()
+            raise TimeoutError()
 
     def _ordered(self, fn: Callable[[Any], Any], items: Iterator[Any], window: int,
                  ctx: Context | None, end: float | None) -> Iterator[Any]:
-        launch = self._launcher(fn, ctx)
-        in_flight: deque[Future] = deque()
-        try:
-            for item in itertools.islice(items, window):
-                in_flight.append(launch(item))
-            while in_flight:
-                result = self._result(in_flight.popleft(), ctx, end)
-                if ctx is not None and ctx.err() is not None:
-                    raise ctx.err()
-                item = next(items, _END)
-                if item is not _END:
-                    in_flight.append(launch(item))
-                yield result
-        finally:
-            for future in in_flight:
-                future.cancel()
+        pass_ctx = ctx is not None and self._pass_ctx and takes_ctx(fn)
+        return ordered_results(self._submit, fn, items, window, ctx, pass_ctx,
+                               lambda future: self._wait(future, ctx, end))
 
     def _unordered(self, fn: Callable[[Any], Any], items: Iterator[Any], window: int,
                    ctx: Context | None) -> Iterator[Any]:
