@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures as cf
+import gc
 import itertools
 import threading
 import time
@@ -648,3 +649,15 @@ def test_many_threads_wait_on_one_future(make_pool):
     for t in waiters:
         t.join()
     assert results == ["released"] * 16
+
+
+def test_a_pool_dropped_without_shutdown_lets_its_workers_exit():
+    pool = WorkerPool(2, name="dropped")
+    futures = [pool.submit(time.sleep, 0.01) for _ in range(4)]
+    threads = list(pool._core.threads)
+    del pool
+    gc.collect()
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    assert all(f.done() and not f.cancelled() for f in futures)  # the queue still ran

@@ -32,6 +32,7 @@ are cancelled and the context is cancelled, so one Ctrl-C stops the program prom
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import threading
@@ -141,8 +142,13 @@ class WorkerPool(Executor):
         self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name)
         self._submit = self._core.submit
         canceler = self._ctx._canceler
-        canceler._add_waker(self, self._on_cancel)
+        # Cancelling the ctx closes the core and cancels the queue.  The waker holds only the
+        # core: the workers reach the ctx through it, and must not keep the pool alive.
+        canceler._add_waker(object(), functools.partial(_close_core, self._core, True))
         _live_pools.add(self)
+        # The worker threads hold the core, not the pool: a pool dropped without shutdown is
+        # collected, and this lets its workers finish the queue and exit (as ThreadPoolExecutor).
+        weakref.finalize(self, self._core.close, False)
 
     # -- properties
 
@@ -263,14 +269,7 @@ class WorkerPool(Executor):
     # -- internals
 
     def _close(self, cancel_queued: bool) -> int:
-        drained = self._core.close(cancel_queued)
-        for future, *_ in drained:
-            future.cancel()
-        return len(drained)
-
-    def _on_cancel(self) -> None:
-        """The pool's ctx was cancelled (runs in the cancelling thread): stop, cancel the queue."""
-        self._close(True)
+        return _close_core(self._core, cancel_queued)
 
     def _join(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -354,6 +353,14 @@ class WorkerPool(Executor):
                 canceler._remove_waker(token)
             for future in in_flight:
                 future.cancel()
+
+
+def _close_core(core: PoolCore, cancel_queued: bool) -> int:
+    """Stop ``core`` taking jobs; with ``cancel_queued`` cancel the queued ones (their count)."""
+    drained = core.close(cancel_queued)
+    for future, *_ in drained:
+        future.cancel()
+    return len(drained)
 
 
 def _get_sliced(queue: SimpleQueue) -> Any:
