@@ -2,7 +2,7 @@
 #
 #   make test      C core under sanitizers, then the suite on this Python and on free-threaded 3.13t
 #   make servers   install redis-server and etcd (Debian packages) when they are missing
-#   make test-gil  the suite on $(PYTHON) only
+#   make test-gil  the suite on $(PYTHON) only (against the built, repaired wheel)
 #   make test-ft   the suite on free-threaded 3.13t with PYTHON_GIL=0 (builds CPython once, cached)
 #   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
 #   make bench     pytest-benchmark comparisons with the peer libraries
@@ -37,13 +37,15 @@ $(VENVS)/ft/bin/python:
 	ft=$$(bash scripts/build-freethreaded-python.sh | tail -n 1) && $$ft -m venv $(VENVS)/ft
 	$@ $(PIP_INSTALL) --upgrade pip
 
+# The suites run against the installed, auditwheel-repaired wheel (tests/test_build.py checks
+# that FTSYNC_EXPECT_WHEEL is what is installed), never against the source tree.
 test-gil: $(VENVS)/gil/bin/python
-	$< $(PIP_INSTALL) ".[test]"
-	$< -m pytest
+	wheel=$$(bash scripts/install-wheel.sh $(VENVS)/gil | tail -n 1) && \
+		FTSYNC_EXPECT_WHEEL=$$wheel $< -m pytest
 
 test-ft: $(VENVS)/ft/bin/python
-	$< $(PIP_INSTALL) ".[test]"
-	PYTHON_GIL=0 $< -m pytest
+	wheel=$$(bash scripts/install-wheel.sh $(VENVS)/ft | tail -n 1) && \
+		FTSYNC_EXPECT_WHEEL=$$wheel PYTHON_GIL=0 $< -m pytest
 
 csan:
 	mkdir -p $(CBUILD)
@@ -58,4 +60,4 @@ bench: $(VENVS)/gil/bin/python
 	$< -m pytest benchmarks --benchmark-only --benchmark-group-by=group
 
 clean:
-	rm -rf build dist $(CBUILD) src/*.egg-info src/atomics/_native.c
+	rm -rf build dist $(CBUILD) src/*.egg-info src/atomics/_native.c src/patterns/_*.c

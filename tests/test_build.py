@@ -49,6 +49,27 @@ def test_views_import_explains_why_they_are_missing():
     assert atomics.AtomicInt64(1).inc() == 2  # the rest of atomics works
 
 
+@pytest.mark.skipif(not os.environ.get("FTSYNC_EXPECT_WHEEL"),
+                    reason="make test sets FTSYNC_EXPECT_WHEEL to the wheel it built and installed")
+def test_the_suite_runs_against_the_installed_manylinux_wheel():
+    from importlib.metadata import distribution
+    from pathlib import Path
+
+    import patterns
+
+    wheel = Path(os.environ["FTSYNC_EXPECT_WHEEL"])
+    dist = distribution("ftsync")
+    tags = [line.split(":", 1)[1].strip() for line in dist.read_text("WHEEL").splitlines()
+            if line.startswith("Tag:")]
+    assert tags and all("manylinux" in tag for tag in tags), tags
+    assert all(tag.split("-")[-1] in wheel.name for tag in tags)  # the wheel make test built
+    site = Path(dist.locate_file("")).resolve()
+    src = Path(__file__).resolve().parent.parent / "src"
+    for module in (atomics, patterns, atomics._native):
+        location = Path(module.__file__).resolve()
+        assert location.is_relative_to(site) and not location.is_relative_to(src), location
+
+
 def test_cffi_build_script_is_not_installed():
     assert importlib.util.find_spec("atomics._cffi_build") is None
 
