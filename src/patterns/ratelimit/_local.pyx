@@ -741,12 +741,16 @@ cdef class SlidingWindowCounter(_Window):
         """Seconds until an estimate leaves room for k (lock held, state rolled to now)."""
         cdef double start = self._idx * self._window
         cdef double room = self._limit - self._cur - k
+        cdef double prev = self._prev
         cdef double frac
-        if room < 0:  # not in this fixed window: the next one starts with current as previous
-            return start + self._window - now
-        if self._prev <= 0:
-            return 0.0
-        frac = 1.0 - room / self._prev  # the elapsed fraction at which the estimate fits
+        if room < 0:  # not in this fixed window: in the next, the current one is the previous
+            start += self._window
+            room = self._limit - k
+            prev = self._cur
+        if prev <= 0:
+            frac = 0.0
+        else:
+            frac = 1.0 - room / prev  # the elapsed fraction at which the estimate fits
         frac = start + frac * self._window - now
         return frac if frac > 0 else 0.0
 
