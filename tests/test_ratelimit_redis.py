@@ -349,3 +349,11 @@ def test_local_batch_over_admission_is_bounded_by_k_per_client(client):
     elapsed = time.monotonic() - start
     assert admitted <= burst + rate * elapsed + 1 + len(clients) * (k - 1)
     assert admitted >= 0.8 * (burst + rate * 0.5)
+
+
+def test_bucket_retry_after(client):
+    lim = RedisTokenBucket(client, fresh(), rate=4, burst=2)
+    assert lim.retry_after() == 0
+    assert lim.allow(2)
+    assert lim.retry_after() == pytest.approx(0.25, abs=0.05)
+    assert lim.retry_after(3) == float("inf")

@@ -579,3 +579,18 @@ def test_accuracy_four_threads_five_seconds():
     admitted = sum(counts)
     assert admitted <= burst + rate * elapsed + 1
     assert admitted >= 0.99 * (burst + rate * seconds)
+
+
+def test_retry_after():
+    clock = Clock()
+    lim = TokenBucket(4, 2, clock=clock)
+    assert lim.retry_after() == 0 and lim.retry_after(0) == 0
+    assert lim.allow(2)
+    assert lim.retry_after() == pytest.approx(0.25)
+    assert lim.retry_after(2) == pytest.approx(0.5)
+    assert lim.retry_after(3) == math.inf
+    clock.now += 0.25
+    assert lim.retry_after() == 0 and lim.allow()
+    assert TokenBucket(INF, 0).retry_after(10) == 0
+    empty = TokenBucket(0, 1, clock=clock)
+    assert empty.allow() and empty.retry_after() == math.inf

@@ -402,6 +402,24 @@ cdef class TokenBucket:
             raise
         return True
 
+    def retry_after(self, n=1):
+        """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: never, n above the burst
+        or the rate 0).  A snapshot: other callers may take the tokens first."""
+        cdef int64_t k = _count(n)
+        cdef double now = self._now()
+        cdef double rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
+        cdef double burst = ftsync_rl_i2d(ftsync_i64_load(&self._burst))
+        cdef double tat = ftsync_rl_i2d(self._load_tat())
+        cdef double due
+        if k == 0 or rate == INFINITY:
+            return 0.0
+        if k > burst:
+            return INFINITY
+        if rate == 0:
+            return 0.0 if tat + k <= burst + EPS_TOKENS else INFINITY
+        due = (tat if tat > now else now) + k / rate - burst / rate - now
+        return due if due * rate > EPS_TOKENS * (burst + 1) else 0.0
+
     def tokens(self):
         """Tokens available now (a float; negative while reservations are on credit)."""
         cdef double now = self._now()

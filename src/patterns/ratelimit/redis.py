@@ -292,6 +292,15 @@ class RedisTokenBucket(_TokenBucketParams):
         """Tokens available now, on the server's clock (negative while on credit)."""
         return float(self._eval("peek", self._rate, self._burst, 0, 0)[2])
 
+    def retry_after(self, n: int = 1) -> float:
+        """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: n above the burst)."""
+        n = check_n(n)
+        if n == 0:
+            return 0.0
+        if n > self._burst:
+            return math.inf
+        return max(0.0, (n - self.tokens()) / self._rate)
+
     def __repr__(self) -> str:
         return f"<RedisTokenBucket {self._name!r} rate={self._rate}/s burst={self._burst}>"
 
