@@ -357,3 +357,12 @@ def test_bucket_retry_after(client):
     assert lim.allow(2)
     assert lim.retry_after() == pytest.approx(0.25, abs=0.05)
     assert lim.retry_after(3) == float("inf")
+
+
+def test_bucket_chain_of_cancels_restores_exactly(client):
+    lim = RedisTokenBucket(client, fresh(), rate=1, burst=5)
+    assert lim.allow(5)
+    chain = [lim.reserve(1 + i % 3) for i in range(60)]
+    for r in reversed(chain):
+        r.cancel()
+    assert lim.tokens() == pytest.approx(0, abs=0.2)

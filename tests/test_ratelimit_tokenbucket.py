@@ -594,3 +594,18 @@ def test_retry_after():
     assert TokenBucket(INF, 0).retry_after(10) == 0
     empty = TokenBucket(0, 1, clock=clock)
     assert empty.allow() and empty.retry_after() == math.inf
+
+
+def test_a_long_chain_of_cancels_restores_exactly():
+    """Go's restore formula doubles float rounding at every link; cancelling the latest
+    reservation restores the state from before it exactly."""
+    clock = Clock()
+    lim = TokenBucket(100, 50, clock=clock)
+    assert lim.allow(50)
+    chain = [lim.reserve(1 + i % 3) for i in range(300)]
+    for r in reversed(chain):
+        r.cancel()
+    assert lim.tokens() == pytest.approx(0, abs=1e-9)
+    assert not lim.allow()
+    clock.now += 0.01
+    assert lim.allow() and not lim.allow()

@@ -179,6 +179,7 @@ cdef class Reservation:
     cdef double _n
     cdef double _act  # relative to the bucket's epoch
     cdef double _tat  # the bucket's tat right after this reservation
+    cdef double _prev  # ... and right before it (what cancel restores if nothing came after)
     cdef int64_t _gen
     cdef ftsync_atomic_i64 _done  # 1 once cancelled
 
@@ -287,6 +288,7 @@ cdef class TokenBucket:
                 return 0
             tat = ftsync_rl_i2d(cur)
             if rate == 0:  # no refill: tat counts the tokens used
+                base = tat
                 new = tat + n
                 if new > burst + EPS_TOKENS:
                     return 0
@@ -302,6 +304,7 @@ cdef class TokenBucket:
                 if res is not None:
                     res._act = act if act > now else now
                     res._tat = new
+                    res._prev = base
                     res._gen = ftsync_i64_load(&self._gen)
                 return 1
 
@@ -317,14 +320,19 @@ cdef class TokenBucket:
                 return 0
             rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
             tat = ftsync_rl_i2d(cur)
-            if rate == 0:
-                restore = res._n - (tat - res._tat)
-                new = tat - restore
+            if tat == res._tat:
+                # nothing reserved since: restore the state from before, exactly.  (Go's
+                # formula below computes 2*tat - mine - n/rate, which doubles any rounding
+                # error at every link of a chain of cancels.)
+                new = res._prev
             else:
-                restore = res._n - (tat - res._tat) * rate
-                new = tat - restore / rate
-            if restore <= 0:
-                return 0
+                # the tokens reserved after this one are (tat - res._tat) * rate
+                restore = res._n - (tat - res._tat) * (1.0 if rate == 0 else rate)
+                if restore <= 0:
+                    return 0
+                if restore > res._n:
+                    restore = res._n
+                new = tat - (restore if rate == 0 else restore / rate)
             if ftsync_i64_compare_exchange(&self._tat, &cur, ftsync_rl_d2i(new)):
                 return 0
 

@@ -13,8 +13,8 @@ local function f(x) return string.format('%.17g', x) end
 """
 
 # GCRA token bucket.  KEYS[1]: the theoretical arrival time (us).  ARGV: mode, rate (per s),
-# burst, n, max_wait (us, -1: none), lease (max tokens, mode 'lease') | my tat, act ('cancel').
-# Returns {ok, due (us from now), new tat, n taken, act (us)}.
+# burst, n, max_wait (us, -1: none), lease (max tokens, mode 'lease') | my tat, act, tat before
+# ('cancel').  Returns {ok, due (us from now), new tat, n taken, act (us), tat before}.
 TOKEN_BUCKET = _PRELUDE + """
 local mode = ARGV[1]
 local per = 1000000 / tonumber(ARGV[2])
@@ -34,10 +34,15 @@ if mode == 'peek' then
 end
 local n = tonumber(ARGV[4])
 if mode == 'cancel' then
-  local mine, act = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local mine, act, prev = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
   if act + 1 < now then return {0, '0', f(tat), 0, f(now)} end
+  if tat == mine then
+    store(prev)  -- nothing reserved since: the state from before, exactly
+    return {1, '0', f(prev), 0, f(now)}
+  end
   local restore = n - (tat - mine) / per
   if restore <= 0 then return {0, '0', f(tat), 0, f(now)} end
+  if restore > n then restore = n end
   store(tat - restore * per)
   return {1, '0', f(tat - restore * per), 0, f(now)}
 end
@@ -61,7 +66,7 @@ if due > 0 and max_wait >= 0 and due > max_wait and (due - max_wait) / per > 1e-
 end
 store(new)
 if due < 0 then due = 0; act = now end
-return {1, f(due), f(new), n, f(act)}
+return {1, f(due), f(new), n, f(act), f(tat)}
 """
 
 # Fixed window.  KEYS[1]: hash {i: window index, c: count}.  ARGV: mode, limit, window (us), n.

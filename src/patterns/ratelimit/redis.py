@@ -145,10 +145,12 @@ class _RedisLimiter:
 class RedisReservation:
     """Tokens taken from a RedisTokenBucket now, to be used ``delay()`` seconds from now."""
 
-    __slots__ = ("_act", "_bucket", "_done", "_due", "_mine", "_n", "_t0", "ok")
+    __slots__ = ("_act", "_bucket", "_done", "_due", "_mine", "_n", "_prev", "_t0", "ok")
 
-    def __init__(self, bucket: Any, ok: bool, n: int, due_us: float, mine: str, act: str) -> None:
+    def __init__(self, bucket: Any, ok: bool, n: int, due_us: float, mine: str | None, act: str,
+                 prev: str = "0") -> None:
         self._bucket = bucket
+        self._prev = prev
         self.ok = ok
         self._n = n
         self._due = due_us / _US
@@ -171,7 +173,7 @@ class RedisReservation:
         if not self.ok or self._n == 0 or self._done or self._mine is None:
             return None
         self._done = True
-        return ("cancel", self._bucket._rate, self._bucket._burst, self._n, self._mine, self._act)
+        return ("cancel", self._bucket._rate, self._bucket._burst, self._n, self._mine, self._act, self._prev)
 
     def cancel(self) -> None:
         """Give back the tokens not yet claimed by later reservations (Go's rule); idempotent."""
@@ -212,7 +214,9 @@ class _TokenBucketParams(_RedisLimiter):
     def _reservation(self, reply: list, n: int) -> RedisReservation:
         ok = int(reply[0]) == 1
         due = float(reply[1])
-        return RedisReservation(self, ok, n, due if ok else -1.0, reply[2] if ok else None, reply[4])
+        if not ok:
+            return RedisReservation(self, False, n, -1.0, None, "0")
+        return RedisReservation(self, True, n, due, reply[2], reply[4], reply[5])
 
     def _too_big(self, n: int, timeout: float | None) -> None:
         raise ValueError(f"n must be <= burst ({self._burst}) to ever be granted, got {n}")
