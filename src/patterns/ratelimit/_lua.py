@@ -4,6 +4,7 @@ Each decision is one script: time comes from ``redis.call('TIME')`` (microsecond
 server's clock, never the client's), every key written gets a PEXPIRE, and each script
 touches one key, named with a ``{hash tag}`` by the caller so Redis Cluster routes it.
 Numbers travel as strings (``%.17g``), since Redis truncates Lua numbers to integers.
+Mode ``allow`` (the hot path) answers a bare integer 1/0, the cheapest reply to parse.
 """
 
 _PRELUDE = """
@@ -57,14 +58,19 @@ if mode == 'lease' then
   n = k
   max_wait = 0
 end
-if n > burst then return {0, '-1', f(tat), 0, f(now)} end
+if n > burst then
+  if mode == 'allow' then return 0 end
+  return {0, '-1', f(tat), 0, f(now)}
+end
 local new = base + n * per
 local act = new - burst * per
 local due = act - now
 if due > 0 and max_wait >= 0 and due > max_wait and (due - max_wait) / per > 1e-9 * (burst + 1) then
+  if mode == 'allow' then return 0 end
   return {0, f(due), f(tat), 0, f(now)}
 end
 store(new)
+if mode == 'allow' then return 1 end
 if due < 0 then due = 0; act = now end
 return {1, f(due), f(new), n, f(act), f(tat)}
 """
@@ -83,6 +89,7 @@ end
 local reset = (idx + 1) * win - now
 if reset < 0 then reset = 0 end
 local fits = count + n <= limit
+if mode == 'allow' and not fits then return 0 end
 if mode == 'peek' or not fits then
   local used_reset = reset
   if count == 0 then used_reset = 0 end
@@ -93,6 +100,7 @@ end
 count = count + n
 redis.call('HSET', KEYS[1], 'i', string.format('%.0f', idx), 'c', count)
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(reset / 1000)))
+if mode == 'allow' then return 1 end
 return {1, '0', f(count), f(reset)}
 """
 
@@ -119,6 +127,7 @@ if elapsed > 1 then elapsed = 1 end
 local est = prev * (1 - elapsed) + cur
 local fits = est + n <= limit + 1e-9
 local reset = 0
+if mode == 'allow' and not fits then return 0 end
 if cur > 0 then reset = start + 2 * win - now elseif prev > 0 then reset = start + win - now end
 if mode == 'peek' or not fits then
   local delay = 0
@@ -135,6 +144,7 @@ end
 cur = cur + n
 redis.call('HSET', KEYS[1], 'i', string.format('%.0f', idx), 'c', cur, 'p', prev)
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((start + 2 * win - now) / 1000)))
+if mode == 'allow' then return 1 end
 return {1, '0', f(est + n), f(start + 2 * win - now)}
 """
 
@@ -151,6 +161,7 @@ if n > limit - len then
   blocker = tonumber(redis.call('LINDEX', KEYS[1], (limit - n) - len))
   if blocker <= edge then blocker = nil end
 end
+if mode == 'allow' and blocker then return 0 end
 if mode == 'peek' or blocker then
   local used = 0
   local reset = 0
@@ -168,5 +179,6 @@ local stamp = string.format('%.0f', now)
 for i = 1, n do redis.call('LPUSH', KEYS[1], stamp) end
 redis.call('LTRIM', KEYS[1], 0, limit - 1)
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(win / 1000)))
+if mode == 'allow' then return 1 end
 return {1, '0', '0', '0'}
 """

@@ -14,6 +14,8 @@ import math
 import time
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from .._channel_base import check_wait
 from .redis import (
     _UNAVAILABLE,
@@ -23,7 +25,6 @@ from .redis import (
     _TokenBucketParams,
     _WindowParams,
     check_n,
-    server_name,
     wait_budget,
 )
 from . import _lua
@@ -39,14 +40,15 @@ __all__ = [
 
 
 class _AsyncEval:
-    async def _eval(self, *args: object) -> list:
+    async def _eval(self, *args: object) -> Any:
         try:
-            return await self._script(keys=[self._key], args=list(args))
+            try:
+                return await self._client.evalsha(self._sha, 1, self._key, *args)
+            except NoScriptError:
+                await self._client.script_load(self._source)
+                return await self._client.evalsha(self._sha, 1, self._key, *args)
         except _UNAVAILABLE as exc:
-            raise RedisUnavailable(
-                f"rate limiter {self._name!r}: Redis at {server_name(self._client)} did not answer "
-                f"({type(exc).__name__}: {exc}); nothing was allowed"
-            ) from exc
+            raise self._unavailable(exc) from exc
 
 
 async def _sleep(delay: float, ctx: Any) -> bool:
@@ -95,7 +97,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
         if n > self._burst:
             return False
         if self._batch is None:
-            return int((await self._eval("take", self._rate, self._burst, n, 0))[0]) == 1
+            return await self._eval(b"allow", *self._rb, n, 0) == 1
         async with self._lease_lock:
             if self._leased >= n:
                 self._leased -= n
@@ -164,7 +166,7 @@ class _AsyncWindow(_AsyncEval, _WindowParams):
             return True
         if n > self._limit:
             return False
-        return int((await self._eval("take", self._limit, self._win_us, n))[0]) == 1
+        return await self._eval(b"allow", *self._lw, n) == 1
 
     async def remaining(self) -> int:
         return self._remaining(self._limit, await self._eval("peek", self._limit, self._win_us, 0))

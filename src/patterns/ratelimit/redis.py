@@ -7,8 +7,8 @@
     lim = RedisTokenBucket(r, "api:user:42", rate=10, burst=20)
     if lim.allow(): ...
 
-- One EVALSHA round trip per decision (redis-py's ``register_script`` loads the script again
-  after a NOSCRIPT, e.g. a restart or SCRIPT FLUSH).
+- One EVALSHA round trip per decision; after a NOSCRIPT (a restart, SCRIPT FLUSH) the script
+  is loaded and the call retried once.
 - Time is the server's (``TIME`` inside the script), never the client's clock, so clients
   with skewed clocks agree; there is no ``clock=`` argument.
 - Keys are ``ftsync:rl:{<name>}:<kind>``: the ``{hash tag}`` keeps a limiter on one Redis
@@ -26,6 +26,7 @@ tokens leased earlier may be spent later, so in any interval each client may adm
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -54,6 +55,15 @@ _UNAVAILABLE = (_redis.exceptions.ConnectionError, _redis.exceptions.TimeoutErro
 
 class RedisUnavailable(ConnectionError):
     """Redis did not answer a rate-limit decision; nothing was allowed."""
+
+
+def _sha1(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+
+def _num(value: float) -> bytes:
+    """A number as the script reads it (pre-encoded once: the hot path sends bytes)."""
+    return repr(value).encode()
 
 
 # -- argument checks shared with the asyncio twins -----------------------------------------------
@@ -113,12 +123,12 @@ class _RedisLimiter:
     _source = ""
 
     def __init__(self, client: Any, name: str) -> None:
-        if not hasattr(client, "register_script"):
+        if not hasattr(client, "evalsha") or not hasattr(client, "script_load"):
             raise TypeError(f"client must be a redis.Redis, got {type(client).__name__}")
         self._name = check_name(name)
         self._client = client
         self._key = f"ftsync:rl:{{{name}}}:{self._kind}"
-        self._script = client.register_script(self._source)
+        self._sha = _sha1(self._source)
 
     @property
     def name(self) -> str:
@@ -129,14 +139,22 @@ class _RedisLimiter:
         """The Redis key holding this limiter's state."""
         return self._key
 
-    def _eval(self, *args: object) -> list:
+    def _eval(self, *args: object) -> Any:
+        """One EVALSHA; after a NOSCRIPT (restart, SCRIPT FLUSH) load the script and retry."""
         try:
-            return self._script(keys=[self._key], args=list(args))
+            try:
+                return self._client.evalsha(self._sha, 1, self._key, *args)
+            except _redis.exceptions.NoScriptError:
+                self._client.script_load(self._source)
+                return self._client.evalsha(self._sha, 1, self._key, *args)
         except _UNAVAILABLE as exc:
-            raise RedisUnavailable(
-                f"rate limiter {self._name!r}: Redis at {server_name(self._client)} did not answer "
-                f"({type(exc).__name__}: {exc}); nothing was allowed"
-            ) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> RedisUnavailable:
+        return RedisUnavailable(
+            f"rate limiter {self._name!r}: Redis at {server_name(self._client)} did not answer "
+            f"({type(exc).__name__}: {exc}); nothing was allowed"
+        )
 
 
 # -- token bucket --------------------------------------------------------------------------------
@@ -198,6 +216,7 @@ class _TokenBucketParams(_RedisLimiter):
             check_int(local_batch, "local_batch", 1)
         self._batch = local_batch
         self._leased = 0
+        self._rb = (_num(self._rate), _num(self._burst))
 
     @property
     def rate(self) -> float:
@@ -243,7 +262,7 @@ class RedisTokenBucket(_TokenBucketParams):
         if n > self._burst:
             return False
         if self._batch is None:
-            return int(self._eval("take", self._rate, self._burst, n, 0)[0]) == 1
+            return self._eval(b"allow", *self._rb, n, 0) == 1
         with self._lease_lock:
             if self._leased >= n:
                 self._leased -= n
@@ -317,6 +336,7 @@ class _WindowParams(_RedisLimiter):
         self._limit = check_int(limit, "limit")
         self._window = check_positive(window, "window", "seconds")
         self._win_us = self._window * _US
+        self._lw = (_num(self._limit), _num(self._win_us))
 
     @property
     def limit(self) -> int:
@@ -348,7 +368,7 @@ class _RedisWindow(_WindowParams):
             return True
         if n > self._limit:
             return False
-        return int(self._eval("take", self._limit, self._win_us, n)[0]) == 1
+        return self._eval(b"allow", *self._lw, n) == 1
 
     def remaining(self) -> int:
         """How many more calls would be admitted right now."""
