@@ -366,3 +366,13 @@ def test_bucket_chain_of_cancels_restores_exactly(client):
     for r in reversed(chain):
         r.cancel()
     assert lim.tokens() == pytest.approx(0, abs=0.2)
+
+
+def test_bucket_tiny_rate_does_not_overflow(client):
+    lim = RedisTokenBucket(client, fresh(), rate=1e-10, burst=2)
+    assert lim.allow(2) and not lim.allow()
+    r = lim.reserve(1)
+    assert r.ok and r.delay() == pytest.approx(1e10, rel=1e-6)
+    assert 2.9e13 < client.pttl(lim.key) <= 3e13  # 3 tokens of 1e10 s each ahead, in ms
+    r.cancel()
+    assert lim.tokens() == pytest.approx(0, abs=1e-6)

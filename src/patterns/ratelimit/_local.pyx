@@ -648,10 +648,10 @@ cdef class SlidingWindowLog(_Window):
 
     def __init__(self, limit, window, *, clock=None):
         cdef int64_t i
-        _int_arg(limit, "limit", MAX_LOG)
-        self._setup(limit, window, clock)
         if self._ring != NULL:
             raise RuntimeError("SlidingWindowLog is already initialised")
+        _int_arg(limit, "limit", MAX_LOG)
+        self._setup(limit, window, clock)
         self._ring = <double *>PyMem_Malloc(<size_t>(self._limit if self._limit > 0 else 1) * sizeof(double))
         if self._ring == NULL:
             raise MemoryError()
