@@ -14,6 +14,7 @@ compare-and-swap decides; nothing else is written on the hot path.
 """
 
 cimport cython
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport INFINITY, ceil, floor, isfinite, isnan
 from libc.stdint cimport int64_t, uint64_t
@@ -89,11 +90,12 @@ cdef int64_t _int_arg(object value, str name, int64_t upper) except -1:
 
 cdef inline int64_t _count(object n) except -1:
     """``n`` as a count >= 0; anything above 2**53 becomes 2**53 (more than any burst/limit)."""
-    if type(n) is int:
-        if n >= 0:
-            if n > MAX_COUNT:
-                return MAX_COUNT
-            return n
+    cdef int overflow = 0
+    cdef long long v
+    if type(n) is int:  # the hot path: one C conversion, no Python comparisons
+        v = PyLong_AsLongLongAndOverflow(n, &overflow)
+        if overflow == 0 and 0 <= v <= MAX_COUNT:
+            return v
     elif not isinstance(n, int) or isinstance(n, bool):
         raise TypeError(f"n must be an int, got {_type_name(n)}")
     if n < 0:
