@@ -199,22 +199,37 @@ REDIS_ROWS = {
 }
 
 
-@pytest.mark.parametrize("key", REDIS_ROWS)
-def test_redis_allow(benchmark, redis_url, key):
+def test_redis_allow_interleaved(benchmark, redis_url):
+    """Every Redis row in one test, rounds interleaved (row order rotating each round), best
+    round per row: on a shared machine whose load drifts, rows timed minutes apart are not
+    comparable, rows timed in alternation are."""
     import redis
 
-    label, ours = REDIS_ROWS[key]
     client = redis.Redis.from_url(redis_url)
-    allow = _redis_limiter(key, client, redis_url)
-    assert allow()
-    loop = make_loop("allow()", {"allow": allow}, calls=ROUND_TRIPS)
+    rows = {}
+    for key, (label, ours) in REDIS_ROWS.items():
+        try:
+            rows[key] = make_loop("allow()", {"allow": _redis_limiter(key, client, redis_url)}, calls=ROUND_TRIPS)
+        except pytest.skip.Exception:  # a missing peer drops its row only
+            continue
+        rows[key]()  # warm up (loads the script)
+    times = {key: [] for key in rows}
+
+    def measure():
+        keys = list(rows)
+        for r in range(REDIS_ROUNDS):
+            for key in keys[r % len(keys):] + keys[: r % len(keys)]:
+                t0 = time.perf_counter()
+                rows[key]()
+                times[key].append(time.perf_counter() - t0)
+
     benchmark.group = GROUP_REDIS
-    benchmark.name = label
-    benchmark.pedantic(loop, rounds=REDIS_ROUNDS, warmup_rounds=1)
+    benchmark.name = f"all Redis rows, {REDIS_ROUNDS} interleaved rounds of {ROUND_TRIPS} calls"
+    benchmark.pedantic(measure, rounds=1, iterations=1)
     client.close()
-    got = _stats(benchmark)
-    if got is None:
-        return
-    ns_min, ns_median = (s * 1e9 / ROUND_TRIPS for s in got)
-    benchmark.extra_info.update(calls_per_s_best=round(1e9 / ns_min), ns_per_call_min=round(ns_min))
-    RESULTS[GROUP_REDIS, label] = Result(GROUP_REDIS, label, f"rl.redis.{key}", ours, "per_call", ns_min, ns_median)
+    for key, samples in times.items():
+        label, ours = REDIS_ROWS[key]
+        ns_min = min(samples) * 1e9 / ROUND_TRIPS
+        ns_median = sorted(samples)[len(samples) // 2] * 1e9 / ROUND_TRIPS
+        benchmark.extra_info[f"{key}: calls/s best"] = round(1e9 / ns_min)
+        RESULTS[GROUP_REDIS, label] = Result(GROUP_REDIS, label, f"rl.redis.{key}", ours, "per_call", ns_min, ns_median)
