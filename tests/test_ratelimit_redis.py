@@ -278,6 +278,13 @@ def test_redis_down_raises_naming_the_server(redis_servers):
             lim.allow()
     with pytest.raises(RedisUnavailable):
         limiters[0].wait(timeout=1)
+    for call in (limiters[0].reserve, limiters[0].tokens, limiters[0].retry_after,
+                 limiters[1].remaining, limiters[2].reset_after, limiters[3].retry_after):
+        with pytest.raises(RedisUnavailable):
+            call()
+    batched = RedisTokenBucket(c, "down", 10, 10, local_batch=5)
+    with pytest.raises(RedisUnavailable):
+        batched.allow()  # nothing leased yet: it must ask, and cannot
     c.close()
 
 
@@ -376,3 +383,15 @@ def test_bucket_tiny_rate_does_not_overflow(client):
     assert 2.9e13 < client.pttl(lim.key) <= 3e13  # 3 tokens of 1e10 s each ahead, in ms
     r.cancel()
     assert lim.tokens() == pytest.approx(0, abs=1e-6)
+
+
+def test_local_batch_threads_share_one_lease_exactly(client):
+    for _ in range(3 if GIL_DISABLED else 1):
+        lim = RedisTokenBucket(client, fresh(), 1e-6, 60, local_batch=7)
+        counts = [0] * 4
+
+        def hammer(i):
+            counts[i] = sum(lim.allow() for _ in range(30))
+
+        run_threads(4, hammer)
+        assert sum(counts) == 60
