@@ -478,7 +478,7 @@ def test_cancelling_a_wait_midway_gives_the_tokens_back():
             lim.wait(1, ctx=ctx)
     finally:
         timer.join()
-    assert time.monotonic() - started < 0.4
+    assert time.monotonic() - started < 0.45  # the full delay would be 0.5 s
     assert lim.tokens() == pytest.approx(0, abs=1e-9)  # not -1: the reservation was returned
     clock.now += 0.5
     assert lim.allow()
@@ -561,7 +561,9 @@ def test_set_rate_racing_allow_never_breaks_the_bucket():
 
 def test_accuracy_four_threads_five_seconds():
     """Over 5 s at rate r, burst b: admitted <= b + r*t + 1 and >= 0.99 of that."""
-    rate, burst, seconds = 2000.0, 100, 5.0
+    # burst = 0.5 s of tokens: a scheduler stall of the threads (2 shared cores) shorter than
+    # that loses nothing, so the lower bound measures the limiter, not the machine's load
+    rate, burst, seconds = 2000.0, 1000, 5.0
     lim = TokenBucket(rate, burst)
     start = time.monotonic()
     deadline = start + seconds
