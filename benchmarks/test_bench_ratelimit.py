@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from _timing import make_loop
-from conftest import RESULTS, Result, _stats
+from conftest import RESULTS, Result
 from patterns.ratelimit import FixedWindow, SlidingWindowCounter, SlidingWindowLog, TokenBucket
 
 GROUP_BUCKET = "ratelimit: token bucket allow (1 thread)"

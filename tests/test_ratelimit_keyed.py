@@ -1,7 +1,6 @@
 """KeyedLimiter (bounded per-key limiters) and the rate_limited decorator / RateLimited."""
 
 import asyncio
-import threading
 import time
 
 import pytest

@@ -122,7 +122,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
         if n == 0:
             return True
         if n > self._burst:
-            self._too_big(n, timeout)
+            self._too_big(n)
         budget = wait_budget(timeout, ctx)
         max_wait = -1 if budget == math.inf else budget * _US
         res = self._reservation(await self._eval("take", self._rate, self._burst, n, max_wait), n)

@@ -237,7 +237,7 @@ class _TokenBucketParams(_RedisLimiter):
             return RedisReservation(self, False, n, -1.0, None, "0")
         return RedisReservation(self, True, n, due, reply[2], reply[4], reply[5])
 
-    def _too_big(self, n: int, timeout: float | None) -> None:
+    def _too_big(self, n: int) -> None:
         raise ValueError(f"n must be <= burst ({self._burst}) to ever be granted, got {n}")
 
 
@@ -289,7 +289,7 @@ class RedisTokenBucket(_TokenBucketParams):
         if n == 0:
             return True
         if n > self._burst:
-            self._too_big(n, timeout)
+            self._too_big(n)
         budget = wait_budget(timeout, ctx)
         max_wait = -1 if budget == math.inf else budget * _US
         res = self._reservation(self._eval("take", self._rate, self._burst, n, max_wait), n)
