@@ -404,3 +404,33 @@ def test_local_batch_threads_share_one_lease_exactly(client):
 
         run_threads(4, hammer)
         assert sum(counts) == 60
+
+
+def test_bucket_set_rate_and_burst_keep_tokens_across_clients(client):
+    name = fresh()
+    a = RedisTokenBucket(client, name, rate=0.001, burst=10)
+    b = RedisTokenBucket(client, name, rate=0.001, burst=10)
+    assert a.allow(6)
+    a.set_rate(0.002)
+    assert a.rate == 0.002
+    assert a.tokens() == pytest.approx(4, abs=0.01)  # converted, tokens kept
+    assert b.tokens() == pytest.approx(4, abs=0.01)  # b (old rate) converts back: still 4
+    a.set_burst(3)
+    assert a.burst == 3 and a.tokens() == pytest.approx(3, abs=0.01)  # clamped
+    assert a.allow(3) and not a.allow()
+    assert not b.allow()  # b's view: 0 tokens, whatever the parameters
+    with pytest.raises(ValueError, match="rate must be a finite number > 0"):
+        a.set_rate(0)
+    with pytest.raises(ValueError, match="burst must be >= 0, got -1"):
+        a.set_burst(-1)
+    assert (a.rate, a.burst) == (0.002, 3)
+
+
+def test_bucket_reservation_made_before_set_rate_gives_nothing_back(client):
+    lim = RedisTokenBucket(client, fresh(), rate=1, burst=2)
+    assert lim.allow(2)
+    r = lim.reserve(1)
+    lim.set_rate(2)
+    assert lim.tokens() == pytest.approx(-1, abs=0.1)
+    r.cancel()
+    assert lim.tokens() == pytest.approx(-1, abs=0.1)

@@ -13,21 +13,37 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function f(x) return string.format('%.17g', x) end
 """
 
-# GCRA token bucket.  KEYS[1]: the theoretical arrival time (us).  ARGV: mode, rate (per s),
-# burst, n, max_wait (us, -1: none), lease (max tokens, mode 'lease') | my tat, act, tat before
-# ('cancel').  Returns {ok, due (us from now), new tat, n taken, act (us), tat before}.
+# GCRA token bucket.  KEYS[1]: hash {t: theoretical arrival time (us), p: "rate burst" it was
+# written under, g: how many times it was converted to new parameters}.  ARGV: mode, rate (per
+# s), burst, n, max_wait (us, -1: none), lease (max tokens, mode 'lease') | my tat, act, tat
+# before, generation ('cancel').  Returns {ok, due (us from now), new tat, n taken, act (us),
+# tat before, generation}.  State written under other parameters (set_rate/set_burst) is
+# converted first, keeping the token count (clamped to the new burst), as Go's SetLimit does.
 TOKEN_BUCKET = _PRELUDE + """
 local mode = ARGV[1]
+local sig = ARGV[2] .. ' ' .. ARGV[3]
 local per = 1000000 / tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local h = redis.call('HMGET', KEYS[1], 't', 'p', 'g')
+local tat = tonumber(h[1] or '0')
+local gen = tonumber(h[3] or '0')
+if h[1] and h[2] ~= sig then
+  local orate, oburst = string.match(h[2], '(%S+) (%S+)')
+  local oper, ob = 1000000 / tonumber(orate), tonumber(oburst)
+  local tokens = ob
+  if tat > now then tokens = ob - (tat - now) / oper end
+  if tokens > burst then tokens = burst end
+  tat = now + (burst - tokens) * per
+  gen = gen + 1
+end
 local base = tat
 if base < now then base = now end
 local function store(v)
   if v <= now then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('SET', KEYS[1], f(v), 'PX', math.max(1, math.ceil((v - now) / 1000)))
+    redis.call('HSET', KEYS[1], 't', f(v), 'p', sig, 'g', gen)
+    redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((v - now) / 1000)))
   end
 end
 if mode == 'peek' then
@@ -36,7 +52,7 @@ end
 local n = tonumber(ARGV[4])
 if mode == 'cancel' then
   local mine, act, prev = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-  if act + 1 < now then return {0, '0', f(tat), 0, f(now)} end
+  if act + 1 < now or tonumber(ARGV[8]) ~= gen then return {0, '0', f(tat), 0, f(now)} end
   if tat == mine then
     store(prev)  -- nothing reserved since: the state from before, exactly
     return {1, '0', f(prev), 0, f(now)}
@@ -72,7 +88,7 @@ end
 store(new)
 if mode == 'allow' then return 1 end
 if due < 0 then due = 0; act = now end
-return {1, f(due), f(new), n, f(act), f(tat)}
+return {1, f(due), f(new), n, f(act), f(base), gen}
 """
 
 # Fixed window.  KEYS[1]: hash {i: window index, c: count}.  ARGV: mode, limit, window (us), n.

@@ -88,7 +88,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
     def _reservation(self, reply: list, n: int) -> AsyncRedisReservation:
         if int(reply[0]) != 1:
             return AsyncRedisReservation(self, False, n, -1.0, None, "0")
-        return AsyncRedisReservation(self, True, n, float(reply[1]), reply[2], reply[4], reply[5])
+        return AsyncRedisReservation(self, True, n, float(reply[1]), reply[2], reply[4], reply[5], int(reply[6]))
 
     async def allow(self, n: int = 1) -> bool:
         n = check_n(n)
@@ -102,7 +102,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
             if self._leased >= n:
                 self._leased -= n
                 return True
-            reply = await self._eval("lease", self._rate, self._burst, n, 0, max(self._batch, n))
+            reply = await self._eval("lease", *self._rb, n, 0, max(self._batch, n))
             if int(reply[0]) != 1:
                 return False
             self._leased += int(reply[3]) - n
@@ -114,7 +114,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
             return AsyncRedisReservation(self, True, 0, 0.0, None, "0")
         if n > self._burst:
             return AsyncRedisReservation(self, False, n, -1.0, None, "0")
-        return self._reservation(await self._eval("take", self._rate, self._burst, n, -1), n)
+        return self._reservation(await self._eval("take", *self._rb, n, -1), n)
 
     async def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
         timeout, ctx = check_wait(timeout, ctx)
@@ -125,7 +125,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
             self._too_big(n)
         budget = wait_budget(timeout, ctx)
         max_wait = -1 if budget == math.inf else budget * _US
-        res = self._reservation(await self._eval("take", self._rate, self._burst, n, max_wait), n)
+        res = self._reservation(await self._eval("take", *self._rb, n, max_wait), n)
         if not res.ok:
             raise TimeoutError(f"wait({n}) would need longer than the timeout or the context's deadline allows")
         try:
@@ -141,7 +141,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
         return True
 
     async def tokens(self) -> float:
-        return float((await self._eval("peek", self._rate, self._burst, 0, 0))[2])
+        return float((await self._eval("peek", *self._rb, 0, 0))[2])
 
     async def retry_after(self, n: int = 1) -> float:
         n = check_n(n)

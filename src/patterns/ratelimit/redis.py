@@ -13,8 +13,10 @@
   with skewed clocks agree; there is no ``clock=`` argument.
 - Keys are ``ftsync:rl:{<name>}:<kind>``: the ``{hash tag}`` keeps a limiter on one Redis
   Cluster slot.  Every key has a TTL, so idle limiters cost nothing.
-- Every client of one name must use the same parameters (rate/burst, limit/window): they
-  travel with each call, not in Redis.
+- Every client of one name should use the same parameters (rate/burst, limit/window): they
+  travel with each call.  A token bucket written under other rate/burst (``set_rate``,
+  ``set_burst``, a rolling deploy) is converted keeping its token count, so clients that
+  disagree for a while never mint tokens by it; the windows simply apply the caller's limit.
 - A limiter never allows when Redis cannot answer: it raises :class:`RedisUnavailable`,
   naming the server.  Give the client a ``socket_timeout`` so a hung server fails fast.
 
@@ -163,12 +165,13 @@ class _RedisLimiter:
 class RedisReservation:
     """Tokens taken from a RedisTokenBucket now, to be used ``delay()`` seconds from now."""
 
-    __slots__ = ("_act", "_bucket", "_done", "_due", "_mine", "_n", "_prev", "_t0", "ok")
+    __slots__ = ("_act", "_bucket", "_done", "_due", "_gen", "_mine", "_n", "_prev", "_t0", "ok")
 
     def __init__(self, bucket: Any, ok: bool, n: int, due_us: float, mine: str | None, act: str,
-                 prev: str = "0") -> None:
+                 prev: str = "0", gen: int = 0) -> None:
         self._bucket = bucket
         self._prev = prev
+        self._gen = gen
         self.ok = ok
         self._n = n
         self._due = due_us / _US
@@ -191,7 +194,7 @@ class RedisReservation:
         if not self.ok or self._n == 0 or self._done or self._mine is None:
             return None
         self._done = True
-        return ("cancel", self._bucket._rate, self._bucket._burst, self._n, self._mine, self._act, self._prev)
+        return ("cancel", *self._bucket._rb, self._n, self._mine, self._act, self._prev, self._gen)
 
     def cancel(self) -> None:
         """Give back the tokens not yet claimed by later reservations (Go's rule); idempotent."""
@@ -230,12 +233,31 @@ class _TokenBucketParams(_RedisLimiter):
     def local_batch(self) -> int | None:
         return self._batch
 
+    def set_rate(self, rate: float) -> None:
+        """Use ``rate`` from now on, keeping the tokens there are (Go's ``SetLimit``).
+
+        The parameters travel with every call: the state in Redis is converted (token count
+        kept, clamped to the burst) by the first decision made with the new ones, so every
+        client sharing the name should switch.  Reservations made before the conversion can
+        no longer be cancelled.
+        """
+        self._rate = check_positive(rate, "rate", "tokens per second")
+        self._rb = (_num(self._rate), _num(self._burst))
+
+    def set_burst(self, burst: int) -> None:
+        """Use ``burst`` from now on; tokens above it are dropped (Go's ``SetBurst``).
+
+        Converted in Redis as for ``set_rate``.
+        """
+        self._burst = check_int(burst, "burst")
+        self._rb = (_num(self._rate), _num(self._burst))
+
     def _reservation(self, reply: list, n: int) -> RedisReservation:
         ok = int(reply[0]) == 1
         due = float(reply[1])
         if not ok:
             return RedisReservation(self, False, n, -1.0, None, "0")
-        return RedisReservation(self, True, n, due, reply[2], reply[4], reply[5])
+        return RedisReservation(self, True, n, due, reply[2], reply[4], reply[5], int(reply[6]))
 
     def _too_big(self, n: int) -> None:
         raise ValueError(f"n must be <= burst ({self._burst}) to ever be granted, got {n}")
@@ -267,7 +289,7 @@ class RedisTokenBucket(_TokenBucketParams):
             if self._leased >= n:
                 self._leased -= n
                 return True
-            reply = self._eval("lease", self._rate, self._burst, n, 0, max(self._batch, n))
+            reply = self._eval("lease", *self._rb, n, 0, max(self._batch, n))
             if int(reply[0]) != 1:
                 return False
             self._leased += int(reply[3]) - n
@@ -280,7 +302,7 @@ class RedisTokenBucket(_TokenBucketParams):
             return RedisReservation(self, True, 0, 0.0, None, "0")
         if n > self._burst:
             return RedisReservation(self, False, n, -1.0, None, "0")
-        return self._reservation(self._eval("take", self._rate, self._burst, n, -1), n)
+        return self._reservation(self._eval("take", *self._rb, n, -1), n)
 
     def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
         """Block until ``n`` tokens are granted (rules of ``TokenBucket.wait``); returns True."""
@@ -292,7 +314,7 @@ class RedisTokenBucket(_TokenBucketParams):
             self._too_big(n)
         budget = wait_budget(timeout, ctx)
         max_wait = -1 if budget == math.inf else budget * _US
-        res = self._reservation(self._eval("take", self._rate, self._burst, n, max_wait), n)
+        res = self._reservation(self._eval("take", *self._rb, n, max_wait), n)
         if not res.ok:
             raise TimeoutError(f"wait({n}) would need longer than the timeout or the context's deadline allows")
         try:
@@ -313,7 +335,7 @@ class RedisTokenBucket(_TokenBucketParams):
 
     def tokens(self) -> float:
         """Tokens available now, on the server's clock (negative while on credit)."""
-        return float(self._eval("peek", self._rate, self._burst, 0, 0)[2])
+        return float(self._eval("peek", *self._rb, 0, 0)[2])
 
     def retry_after(self, n: int = 1) -> float:
         """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: n above the burst)."""
