@@ -10,6 +10,9 @@ Redis (loopback redis-server started here; one round = ROUND_TRIPS calls): every
 vs an ``EVALSHA`` of ``return 1`` (the floor of one round trip) and vs ``limits``' Redis
 strategies; ``RedisTokenBucket(local_batch=100)`` vs unbatched.
 
+Four threads sharing one limiter: total calls/s of TokenBucket and SlidingWindowLog beside
+the locked plain-Python bucket.
+
 Peers that are not installed skip with the reason (``pip install --prefer-binary limits
 pyrate-limiter``; both are in the ``bench`` extra).  Limits are huge so every call is allowed.
 """
@@ -143,6 +146,53 @@ def test_allow_single_thread(bench_calls, key):
     assert allow() is True
     loop = make_loop("allow()", {"allow": allow})
     bench_calls(group, label, loop, key=f"rl.{key}", ours=ours)
+
+
+# -- 4 threads on one limiter ---------------------------------------------------------------------
+
+GROUP_THREADS = "ratelimit: 4 threads on one limiter, calls/s total"
+THREADS = 4
+CALLS = 50_000  # per thread
+THREAD_ROUNDS = 5
+
+SHARED = {
+    "ftsync: TokenBucket.allow()": (True, lambda: TokenBucket(1e12, HUGE).allow),
+    "plain Python GCRA bucket + threading.Lock": (False, lambda: LockedBucket(1e12, HUGE).allow),
+    "ftsync: SlidingWindowLog.allow()": (True, lambda: SlidingWindowLog(10_000_000, 3600).allow),
+}
+
+
+def _hammer(allow):
+    """Seconds for THREADS threads to make CALLS calls each, from a common start."""
+    loop = make_loop("allow()", {"allow": allow}, calls=CALLS)
+    start = threading.Barrier(THREADS + 1)
+
+    def work():
+        start.wait()
+        loop()
+
+    threads = [threading.Thread(target=work) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - began
+
+
+@pytest.mark.parametrize("label", SHARED)
+def test_allow_four_threads(benchmark, label):
+    """Throughput when threads share one limiter (compare rows; on a GIL build they take turns)."""
+    ours, make = SHARED[label]
+    benchmark.group = GROUP_THREADS
+    benchmark.name = label
+    benchmark.pedantic(lambda: _hammer(make()), rounds=THREAD_ROUNDS, iterations=1)
+    stats = benchmark.stats.stats
+    best, median = THREADS * CALLS / stats.min, THREADS * CALLS / stats.median
+    benchmark.extra_info.update(calls_per_s_best=round(best), calls_per_s_median=round(median))
+    RESULTS[GROUP_THREADS, label] = Result(GROUP_THREADS, label, None, ours, "throughput",
+                                           ops_best=best, ops_median=median)
 
 
 # -- Redis ---------------------------------------------------------------------------------------
