@@ -74,6 +74,12 @@ CYTHON_EXTENSIONS = [
         include_dirs=["csrc"],
         depends=["csrc/ftsync_atomic.h"],
     ),
+    Extension(
+        "patterns.ratelimit._local",
+        sources=["src/patterns/ratelimit/_local.pyx"],
+        include_dirs=["csrc"],
+        depends=["csrc/ftsync_atomic.h"],
+    ),
 ]
 CYTHON_MODULES = {ext.name for ext in CYTHON_EXTENSIONS}
 

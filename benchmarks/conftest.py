@@ -414,3 +414,28 @@ def pytest_terminal_summary(terminalreporter):
                         1.7 if ft else None, lower_is_better=False))
     sem, std = _by_key("sem.ftsync: Semaphore"), _by_key("sem.threading.Semaphore")
     w_ratio(_ratio_line("Semaphore acquire+release / threading.Semaphore", sem, std, 0.2))
+    # rate limiters (issue 5): per-call ratios, so "at least Nx the calls/s" is "at most 1/N the time"
+    rl = {key[3:]: r for r in RESULTS.values() if r.key and (key := r.key).startswith("rl.")}
+    if rl:
+        w("ratios (issue 5 targets; per call, lower is better):")
+        for name, num, den, target in [
+            ("TokenBucket.allow / plain-Python bucket, no lock", "tb.ours", "tb.plain", 0.5),
+            ("TokenBucket.allow / plain-Python bucket + Lock", "tb.ours", "tb.locked", None),
+            ("TokenBucket.allow / limits FixedWindow (memory)", "tb.ours", "tb.limits_fixed", 0.02),
+            ("TokenBucket.allow / pyrate-limiter", "tb.ours", "tb.pyrate", None),
+            ("FixedWindow / limits FixedWindow (memory)", "fw.ours", "fw.limits", 0.05),
+            ("SlidingWindowCounter / limits SlidingWindowCounter (memory)", "swc.ours", "swc.limits", 0.05),
+            ("SlidingWindowLog / limits MovingWindow (memory), empty", "swl.ours", "swl.limits", 0.05),
+            (f"SlidingWindowLog / limits MovingWindow (memory), filled", "swl.ours.filled", "swl.limits.filled", 0.05),
+            ("SlidingWindowLog filled / empty (flat cost)", "swl.ours.filled", "swl.ours", None),
+            ("limits MovingWindow filled / empty", "swl.limits.filled", "swl.limits", None),
+            ("RedisTokenBucket / EVALSHA return 1 (>= 0.9x calls/s)", "redis.tb.ours", "redis.evalsha1", 1 / 0.9),
+            ("RedisFixedWindow / EVALSHA return 1", "redis.fw.ours", "redis.evalsha1", 1 / 0.9),
+            ("RedisSlidingWindowCounter / EVALSHA return 1", "redis.swc.ours", "redis.evalsha1", 1 / 0.9),
+            ("RedisSlidingWindowLog / EVALSHA return 1", "redis.swl.ours", "redis.evalsha1", 1 / 0.9),
+            ("RedisFixedWindow / limits FixedWindow (Redis) (>= 1.2x calls/s)", "redis.fw.ours", "redis.fw.limits", 1 / 1.2),
+            ("RedisSlidingWindowCounter / limits SlidingWindowCounter (Redis)", "redis.swc.ours", "redis.swc.limits", 1 / 1.2),
+            ("RedisSlidingWindowLog / limits MovingWindow (Redis)", "redis.swl.ours", "redis.swl.limits", 1 / 1.2),
+            ("RedisTokenBucket local_batch=100 / unbatched (>= 10x calls/s)", "redis.tb.ours.batch100", "redis.tb.ours", 0.1),
+        ]:
+            w_ratio(_ratio_line(name, rl.get(num), rl.get(den), target))

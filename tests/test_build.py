@@ -27,6 +27,8 @@ def test_importing_every_module_keeps_the_gil_disabled():
         "names = ['atomics._native', 'atomics._memory_order', 'patterns']\n"
         "names += ['atomics.' + m.name for m in pkgutil.iter_modules(atomics.__path__)]\n"
         "names += ['patterns.' + m.name for m in pkgutil.iter_modules(patterns.__path__)]\n"
+        "import patterns.ratelimit\n"
+        "names += ['patterns.ratelimit.' + m.name for m in pkgutil.iter_modules(patterns.ratelimit.__path__)]\n"
         "for name in names:\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
@@ -39,6 +41,7 @@ def test_importing_every_module_keeps_the_gil_disabled():
                             env=_clean_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout and "atomics._native" in result.stdout and "patterns._channel" in result.stdout
+    assert "patterns.ratelimit._local" in result.stdout and "patterns.ratelimit.aio" in result.stdout
 
 
 @pytest.mark.skipif(not (FREE_THREADED_BUILD and sys.version_info < (3, 14)),

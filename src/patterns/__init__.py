@@ -8,6 +8,8 @@
 - :mod:`patterns.group`: Group, tasks that succeed or fail together (Go's errgroup).
 - :mod:`patterns.shutdown`: Shutdown, ordered graceful shutdown (stop ingress -> drain -> close).
 - :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
+- :mod:`patterns.ratelimit`: token bucket and window rate limiters, in process (lock-free) and
+  in Redis (:mod:`patterns.ratelimit.redis`, imported on demand: redis is an optional extra).
 """
 
 from .channel import Channel, ChannelClosed, Recv, Selected, Send, select

@@ -1,0 +1,200 @@
+"""The Lua scripts of the Redis limiters (shared by the sync and asyncio twins).
+
+Each decision is one script: time comes from ``redis.call('TIME')`` (microseconds, the
+server's clock, never the client's), every key written gets a PEXPIRE, and each script
+touches one key, named with a ``{hash tag}`` by the caller so Redis Cluster routes it.
+Numbers travel as strings (``%.17g``), since Redis truncates Lua numbers to integers.
+Mode ``allow`` (the hot path) answers a bare integer 1/0, the cheapest reply to parse.
+"""
+
+_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function f(x) return string.format('%.17g', x) end
+"""
+
+# GCRA token bucket.  KEYS[1]: hash {t: theoretical arrival time (us), p: "rate burst" it was
+# written under, g: how many times it was converted to new parameters}.  ARGV: mode, rate (per
+# s), burst, n, max_wait (us, -1: none), lease (max tokens, mode 'lease') | my tat, act, tat
+# before, generation ('cancel').  Returns {ok, due (us from now), new tat, n taken, act (us),
+# tat before, generation}.  State written under other parameters (set_rate/set_burst) is
+# converted first, keeping the token count (clamped to the new burst), as Go's SetLimit does.
+TOKEN_BUCKET = _PRELUDE + """
+local mode = ARGV[1]
+local sig = ARGV[2] .. ' ' .. ARGV[3]
+local per = 1000000 / tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local h = redis.call('HMGET', KEYS[1], 't', 'p', 'g')
+local tat = tonumber(h[1] or '0')
+local gen = tonumber(h[3] or '0')
+if h[1] and h[2] ~= sig then
+  local orate, oburst = string.match(h[2], '(%S+) (%S+)')
+  local oper, ob = 1000000 / tonumber(orate), tonumber(oburst)
+  local tokens = ob
+  if tat > now then tokens = ob - (tat - now) / oper end
+  if tokens > burst then tokens = burst end
+  tat = now + (burst - tokens) * per
+  gen = gen + 1
+end
+local base = tat
+if base < now then base = now end
+local function store(v)
+  if v <= now then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('HSET', KEYS[1], 't', f(v), 'p', sig, 'g', gen)
+    redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((v - now) / 1000)))
+  end
+end
+if mode == 'peek' then
+  return {1, '0', f(burst - (base - now) / per), 0, f(now)}
+end
+local n = tonumber(ARGV[4])
+if mode == 'cancel' then
+  local mine, act, prev = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+  if act + 1 < now or tonumber(ARGV[8]) ~= gen then return {0, '0', f(tat), 0, f(now)} end
+  if tat == mine then
+    store(prev)  -- nothing reserved since: the state from before, exactly
+    return {1, '0', f(prev), 0, f(now)}
+  end
+  local restore = n - (tat - mine) / per
+  if restore <= 0 then return {0, '0', f(tat), 0, f(now)} end
+  if restore > n then restore = n end
+  store(tat - restore * per)
+  return {1, '0', f(tat - restore * per), 0, f(now)}
+end
+local max_wait = tonumber(ARGV[5])
+if mode == 'lease' then
+  local avail = math.floor(burst - (base - now) / per + 1e-9)
+  local k = tonumber(ARGV[6])
+  if avail < k then k = avail end
+  if k < n then
+    return {0, f(base + n * per - burst * per - now), f(tat), 0, f(now)}
+  end
+  n = k
+  max_wait = 0
+end
+if n > burst then
+  if mode == 'allow' then return 0 end
+  return {0, '-1', f(tat), 0, f(now)}
+end
+local new = base + n * per
+local act = new - burst * per
+local due = act - now
+if due > 0 and max_wait >= 0 and due > max_wait and (due - max_wait) / per > 1e-9 * (burst + 1) then
+  if mode == 'allow' then return 0 end
+  return {0, f(due), f(tat), 0, f(now)}
+end
+store(new)
+if mode == 'allow' then return 1 end
+if due < 0 then due = 0; act = now end
+return {1, f(due), f(new), n, f(act), f(base), gen}
+"""
+
+# Fixed window.  KEYS[1]: hash {i: window index, c: count}.  ARGV: mode, limit, window (us), n.
+# Returns {ok, delay (us until n fit; for 'peek' 0 if they fit now), used, reset (us)}.
+FIXED_WINDOW = _PRELUDE + """
+local mode, limit, win, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local idx = math.floor(now / win)
+local h = redis.call('HMGET', KEYS[1], 'i', 'c')
+local count = 0
+if h[1] and tonumber(h[1]) >= idx then
+  idx = tonumber(h[1])
+  count = tonumber(h[2])
+end
+local reset = (idx + 1) * win - now
+if reset < 0 then reset = 0 end
+local fits = count + n <= limit
+if mode == 'allow' and not fits then return 0 end
+if mode == 'peek' or not fits then
+  local used_reset = reset
+  if count == 0 then used_reset = 0 end
+  local delay = 0
+  if not fits then delay = reset end
+  return {fits and mode ~= 'peek' and 1 or 0, f(delay), f(count), f(used_reset)}
+end
+count = count + n
+redis.call('HSET', KEYS[1], 'i', string.format('%.0f', idx), 'c', count)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(reset / 1000)))
+if mode == 'allow' then return 1 end
+return {1, '0', f(count), f(reset)}
+"""
+
+# Sliding window counter.  KEYS[1]: hash {i, c: current count, p: previous count}.
+# ARGV and reply as FIXED_WINDOW ('used' is the weighted estimate).
+SLIDING_WINDOW_COUNTER = _PRELUDE + """
+local mode, limit, win, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local idx = math.floor(now / win)
+local h = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
+local cur, prev = 0, 0
+if h[1] then
+  local si = tonumber(h[1])
+  if si >= idx then
+    idx = si
+    if now < idx * win then now = idx * win end
+    cur, prev = tonumber(h[2]), tonumber(h[3])
+  elseif si == idx - 1 then
+    prev = tonumber(h[2])
+  end
+end
+local start = idx * win
+local elapsed = (now - start) / win
+if elapsed > 1 then elapsed = 1 end
+local est = prev * (1 - elapsed) + cur
+local fits = est + n <= limit + 1e-9
+local reset = 0
+if mode == 'allow' and not fits then return 0 end
+if cur > 0 then reset = start + 2 * win - now elseif prev > 0 then reset = start + win - now end
+if mode == 'peek' or not fits then
+  local delay = 0
+  if not fits then
+    local room, p, s = limit - cur - n, prev, start
+    if room < 0 then s = start + win; room = limit - n; p = cur end
+    local frac = 0
+    if p > 0 then frac = 1 - room / p end
+    delay = s + frac * win - now
+    if delay < 1 then delay = 1 end
+  end
+  return {0, f(delay), f(est), f(reset)}
+end
+cur = cur + n
+redis.call('HSET', KEYS[1], 'i', string.format('%.0f', idx), 'c', cur, 'p', prev)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((start + 2 * win - now) / 1000)))
+if mode == 'allow' then return 1 end
+return {1, '0', f(est + n), f(start + 2 * win - now)}
+"""
+
+# Sliding window log.  KEYS[1]: list of admission times (us), newest first, at most limit long.
+# ARGV and reply as FIXED_WINDOW.
+SLIDING_WINDOW_LOG = _PRELUDE + """
+local mode, limit, win, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local newest = redis.call('LINDEX', KEYS[1], 0)
+if newest and tonumber(newest) > now then now = tonumber(newest) end
+local len = redis.call('LLEN', KEYS[1])
+local edge = now - win
+local blocker = nil
+if n > limit - len then
+  blocker = tonumber(redis.call('LINDEX', KEYS[1], (limit - n) - len))
+  if blocker <= edge then blocker = nil end
+end
+if mode == 'allow' and blocker then return 0 end
+if mode == 'peek' or blocker then
+  local used = 0
+  local reset = 0
+  if mode == 'peek' then
+    for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+      if tonumber(v) > edge then used = used + 1 end
+    end
+    if newest and tonumber(newest) > edge then reset = tonumber(newest) + win - now end
+  end
+  local delay = 0
+  if blocker then delay = blocker + win - now end
+  return {0, f(delay), f(used), f(reset)}
+end
+local stamp = string.format('%.0f', now)
+for i = 1, n do redis.call('LPUSH', KEYS[1], stamp) end
+redis.call('LTRIM', KEYS[1], 0, limit - 1)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(win / 1000)))
+if mode == 'allow' then return 1 end
+return {1, '0', '0', '0'}
+"""
