@@ -65,6 +65,13 @@ def no_thread_leak():
     assert not extra, f"threads left running: {extra}"
 
 
+def pytest_collection_modifyitems(items):
+    """Mark the tests that start real servers, so wheel builders can deselect them (-m "not servers")."""
+    for item in items:
+        if any(name.startswith(("redis_server", "etcd_server")) for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """One redis-server for the session; tests use distinct key names."""

@@ -64,6 +64,7 @@ def test_without_ctrl_c_queued_jobs_run_at_exit_like_thread_pool_executor():
     assert sorted(int(n) for n in re.findall(r"finished (\d+)", out)) == list(range(50))
 
 
+@pytest.mark.slow
 def test_ten_million_items_through_imap_stay_in_a_fixed_memory_bound():
     out = subprocess.run(
         [sys.executable, str(PROGRAM), "memory"], capture_output=True, text=True, timeout=600, check=True
