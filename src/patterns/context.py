@@ -30,7 +30,7 @@ import threading
 import time
 import traceback
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Tuple
 
 __all__ = [
     "Canceled",
@@ -317,7 +317,7 @@ def background() -> Context:
     return _BACKGROUND
 
 
-class _ContextScope(tuple):
+class _ContextScope(Tuple[Context, Callable[..., None]]):
     """``(ctx, cancel)`` that can also be used as ``with ... as ctx:``, cancelling on exit."""
 
     __slots__ = ()
@@ -341,7 +341,7 @@ def _check_cause(cause: object) -> BaseException | None:
     return cause
 
 
-def with_cancel(parent: Context) -> tuple[Context, Callable[[], None]]:
+def with_cancel(parent: Context) -> _ContextScope:
     """A child that ``cancel()`` (idempotent, thread-safe) or the parent's cancellation ends."""
     ctx = _CancelContext(_check_parent(parent))
     ctx._attach()
@@ -352,7 +352,7 @@ def with_cancel(parent: Context) -> tuple[Context, Callable[[], None]]:
     return _ContextScope((ctx, cancel))
 
 
-def with_cancel_cause(parent: Context) -> tuple[Context, Callable[..., None]]:
+def with_cancel_cause(parent: Context) -> _ContextScope:
     """Like :func:`with_cancel`, but ``cancel(cause)`` records why; read it with :func:`cause`."""
     ctx = _CancelContext(_check_parent(parent))
     ctx._attach()
@@ -364,7 +364,7 @@ def with_cancel_cause(parent: Context) -> tuple[Context, Callable[..., None]]:
 
 
 def with_deadline(parent: Context, deadline: float, cause: BaseException | None = None
-                  ) -> tuple[Context, Callable[[], None]]:
+                  ) -> _ContextScope:
     """A child that expires at ``deadline`` (``time.monotonic()`` seconds) with DeadlineExceeded.
 
     A deadline later than the parent's is lowered to the parent's; a past one expires at once.
@@ -388,13 +388,13 @@ def _check_seconds(seconds: object) -> float:
     return float(seconds)
 
 
-def with_timeout(parent: Context, seconds: float) -> tuple[Context, Callable[[], None]]:
+def with_timeout(parent: Context, seconds: float) -> _ContextScope:
     """``with_deadline(parent, time.monotonic() + seconds)``; zero or negative expires at once."""
     return with_deadline(parent, _monotonic() + _check_seconds(seconds))
 
 
 def with_timeout_cause(parent: Context, seconds: float, cause: BaseException
-                       ) -> tuple[Context, Callable[[], None]]:
+                       ) -> _ContextScope:
     """:func:`with_timeout` whose expiry reports ``cause`` through :func:`cause`."""
     return with_deadline(parent, _monotonic() + _check_seconds(seconds), _check_cause(cause))
 
@@ -444,7 +444,7 @@ def after_func(ctx: Context, fn: Callable[[], object]) -> Callable[[], bool]:
     return lambda: c._remove_waker(token)
 
 
-def signal_context(parent: Context, *signals: int) -> tuple[Context, Callable[[], None]]:
+def signal_context(parent: Context, *signals: int) -> _ContextScope:
     """Go's ``signal.NotifyContext``: a child cancelled when one of ``signals`` arrives.
 
     Default signals: SIGINT and SIGTERM.  The cause is a :class:`SignalReceived` ("SIGTERM
