@@ -2,6 +2,7 @@
 #
 #   make test      C core under sanitizers, then the suite on this Python and on free-threaded 3.13t
 #   make servers   install redis-server and etcd (Debian packages) when they are missing
+#   make docs      build the mkdocs site (API reference from the installed package's docstrings)
 #   make test-gil  the suite on $(PYTHON) only (against the built, repaired wheel)
 #   make test-ft   the suite on free-threaded 3.13t with PYTHON_GIL=0 (builds CPython once, cached)
 #   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
@@ -15,9 +16,9 @@ CORE_TEST := csrc/tests/test_atomic_core.c csrc/ftsync_atomic.c
 CBUILD := csrc/tests/build
 CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
 
-.PHONY: test test-gil test-ft csan servers bench clean
+.PHONY: test test-gil test-ft csan servers docs bench clean
 
-test: csan servers test-gil test-ft
+test: csan servers test-gil docs test-ft
 
 # The Redis and etcd tests run real servers; the fixtures start them on free loopback ports.
 SERVER_PACKAGES := redis-server etcd-server
@@ -46,6 +47,12 @@ test-gil: $(VENVS)/gil/bin/python
 test-ft: $(VENVS)/ft/bin/python
 	wheel=$$(bash scripts/install-wheel.sh $(VENVS)/ft | tail -n 1) && \
 		FTSYNC_EXPECT_WHEEL=$$wheel PYTHON_GIL=0 $< -m pytest
+
+# The API reference is read from the package installed by test-gil (the compiled classes'
+# docstrings live in the extension modules); --strict turns any broken reference into an error.
+docs: $(VENVS)/gil/bin/python
+	$< $(PIP_INSTALL) "mkdocs>=1.6" "mkdocstrings[python]>=0.26"  # the docs extra, without reinstalling ftsync
+	$< -m mkdocs build --strict --site-dir build/site
 
 csan:
 	mkdir -p $(CBUILD)
