@@ -259,3 +259,9 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
     finally:
         for future in in_flight:
             future.cancel()
+
+
+def feed_loop(items, send, ctx):
+    """A pipeline's feeder: ``send(item)`` for every item of the iterator ``items``."""
+    for item in items:
+        send(item, None, ctx)

@@ -29,7 +29,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ._pool import stage_loop
+from ._pool import feed_loop, stage_loop
 from ._semaphore import Semaphore
 from ._validate import check_timeout
 from .channel import Channel, ChannelClosed
@@ -223,10 +223,8 @@ class _Crew:
                 self.start(stage.name, i, self.work, stage.fn, inbox, out, finished)
 
     def feed(self, source: Iterator[Any], inbox: Channel) -> None:
-        send, ctx = inbox.send, self.ctx
         try:
-            for item in source:
-                send(item, ctx=ctx)
+            feed_loop(source, inbox.send, self.ctx)
         except BaseException as exc:
             self.fail(exc)
         finally:
