@@ -208,6 +208,24 @@ def test_wait_and_as_completed_work_with_pool_futures(make_pool):
     assert not not_done
 
 
+def test_wait_first_exception_with_a_future_already_done_does_not_deadlock(make_pool):
+    # concurrent.futures.wait calls f.exception() while it holds every f._condition.
+    pool = make_pool(1)
+    failed = pool.submit(lambda: 1 / 0)
+    assert isinstance(failed.exception(WAIT), ZeroDivisionError)
+    job, started, release = blocker()
+    slow = pool.submit(job)
+    got = []
+    waiter = threading.Thread(
+        target=lambda: got.append(cf.wait([failed, slow], timeout=WAIT, return_when=cf.FIRST_EXCEPTION)),
+        daemon=True)
+    waiter.start()
+    waiter.join(2)
+    release.set()
+    assert not waiter.is_alive(), "cf.wait(FIRST_EXCEPTION) deadlocked on a done future"
+    assert got[0].done == {failed} and got[0].not_done == {slow}
+
+
 def test_as_completed_waits_on_futures_that_finish_later(make_pool):
     pool = make_pool(4)
     futures = [pool.submit(time.sleep, 0.01 * (i % 5)) for i in range(40)]
