@@ -338,6 +338,23 @@ def test_a_job_with_a_ctx_parameter_receives_the_pools_context(make_pool):
     assert plain.submit(lambda ctx=None: ctx).result(WAIT) is None
 
 
+def test_a_ctx_passed_positionally_is_not_passed_again(make_pool):
+    # Code written for ThreadPoolExecutor may pass its own ctx by position: submit(fn, x, ctx).
+    pool = make_pool(1)
+
+    def handler(request, ctx):
+        return request, ctx
+
+    class Service:
+        def handle(self, ctx, extra=None):
+            return ctx
+
+    assert pool.submit(handler, 1, "mine").result(WAIT) == (1, "mine")
+    assert pool.submit(handler, 1).result(WAIT) == (1, pool.ctx)
+    assert pool.submit(Service().handle, "mine").result(WAIT) == "mine"
+    assert pool.submit(Service().handle).result(WAIT) is pool.ctx
+
+
 def test_cancel_stops_dispatch_cancels_queued_and_lets_running_jobs_stop_early(make_pool):
     pool = make_pool(2)
     started = threading.Barrier(3)

@@ -19,6 +19,10 @@ from queue import Empty, SimpleQueue
 cdef object _END = object()
 
 
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+
 cdef extern from "ftsync_atomic.h" nogil:
     ctypedef int64_t ftsync_atomic_i64
     int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
@@ -26,19 +30,35 @@ cdef extern from "ftsync_atomic.h" nogil:
     int64_t ftsync_i64_fetch_add(ftsync_atomic_i64 *p, int64_t v)
 
 
-cdef dict _CTX_PARAMS = {}  # code object -> whether the function has a ``ctx`` keyword parameter
+cdef dict _CTX_PARAMS = {}  # code object -> index of its ``ctx`` parameter in co_varnames, or -1
+
+
+cdef Py_ssize_t ctx_slot(fn) except -2:
+    """How many positional arguments reach ``fn``'s keyword-passable ``ctx`` (-1: it has none).
+
+    A caller that passes that many or more has given ``ctx`` by position already.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return -1
+    known = _CTX_PARAMS.get(code)
+    if known is None:
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        index = names.index("ctx") if "ctx" in names else -1
+        known = _CTX_PARAMS[code] = -1 if index < code.co_posonlyargcount else index
+    cdef Py_ssize_t slot = known
+    if slot < 0:
+        return -1
+    if slot >= code.co_argcount:
+        return PY_SSIZE_T_MAX  # keyword-only: no positional argument reaches it
+    if getattr(fn, "__self__", None) is not None and hasattr(fn, "__func__"):
+        slot -= 1  # a bound method: its first parameter is already filled
+    return slot
 
 
 cpdef bint takes_ctx(fn):
     """True if ``fn`` (a Python function or method) has a parameter ``ctx`` passable by keyword."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return False
-    known = _CTX_PARAMS.get(code)
-    if known is None:
-        names = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
-        known = _CTX_PARAMS[code] = "ctx" in names
-    return known
+    return ctx_slot(fn) >= 0
 
 
 @cython.final
@@ -89,7 +109,7 @@ cdef class PoolCore:
         """Queue ``fn(*args, **kwargs)`` and return its future (see WorkerPool.submit)."""
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        if self._pass_ctx and takes_ctx(fn) and "ctx" not in kwargs:
+        if self._pass_ctx and "ctx" not in kwargs and len(args) <= ctx_slot(fn):
             kwargs["ctx"] = self._ctx
         future = self._future_type()
         if not self.threads:
