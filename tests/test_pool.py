@@ -145,6 +145,28 @@ def test_shutdown_cancel_futures_cancels_queued_and_lets_running_finish(make_poo
         queued[0].result()
 
 
+@pytest.mark.parametrize("how", ["shutdown", "cancel"])
+def test_futures_the_pool_cancels_are_done_for_wait_and_as_completed(make_pool, how):
+    # wait()/as_completed() count a cancelled future as done only once the executor has
+    # called set_running_or_notify_cancel(); queued jobs the pool drops must get that call.
+    pool = make_pool(1)
+    job, started, release = blocker()
+    running = pool.submit(job)
+    assert started.wait(WAIT)
+    queued = [pool.submit(int) for _ in range(3)]
+    mine = pool.submit(int)
+    assert mine.cancel()  # cancelled by the caller, then dropped by the pool
+    if how == "shutdown":
+        pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        pool.cancel()
+    release.set()
+    done, not_done = cf.wait(queued + [mine, running], timeout=2)
+    assert not not_done
+    assert set(cf.as_completed(queued + [mine, running], timeout=2)) == set(queued + [mine, running])
+    assert all(f.cancelled() for f in queued + [mine])
+
+
 def test_with_block_shuts_down_and_waits(make_pool):
     done = []
     with make_pool(2) as pool:

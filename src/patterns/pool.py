@@ -40,6 +40,7 @@ import time
 import weakref
 from collections import deque
 from concurrent.futures import CancelledError, Executor
+from concurrent.futures._base import CANCELLED
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
@@ -356,10 +357,16 @@ class WorkerPool(Executor):
 
 
 def _close_core(core: PoolCore, cancel_queued: bool) -> int:
-    """Stop ``core`` taking jobs; with ``cancel_queued`` cancel the queued ones (their count)."""
+    """Stop ``core`` taking jobs; with ``cancel_queued`` cancel the queued ones (their count).
+
+    Each is also told it will never run (``set_running_or_notify_cancel``, as a worker would),
+    or ``concurrent.futures.wait``/``as_completed`` would wait on it for ever.
+    """
     drained = core.close(cancel_queued)
     for future, *_ in drained:
         future.cancel()
+        if future._state == CANCELLED:
+            future.set_running_or_notify_cancel()
     return len(drained)
 
 
