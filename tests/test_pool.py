@@ -14,6 +14,7 @@ from conftest import run_threads
 from patterns import (
     Canceled,
     Channel,
+    ChannelClosed,
     Future,
     PoolShutdownStatus,
     PoolStats,
@@ -629,6 +630,24 @@ def test_run_cancel_stops_taking_jobs(make_pool):
     rest = list(run.results)  # drains, then ends: the results channel closes
     assert len(first) == 10 and len(rest) < 1000
     run.wait(WAIT)
+
+
+@pytest.mark.parametrize("how", ["shutdown", "cancel"])
+def test_run_whose_workers_were_cancelled_in_the_queue_still_closes_results(make_pool, how):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    run = pool.run(abs, [1, 2, 3])  # its worker loop waits in the queue behind the blocker
+    if how == "shutdown":
+        pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        pool.cancel()
+    release.set()
+    with pytest.raises(ChannelClosed):  # not a TimeoutError: results closes, iteration ends
+        run.results.recv(timeout=2)
+    with pytest.raises(Canceled if how == "cancel" else cf.CancelledError):
+        run.wait(2)
 
 
 # -- many threads at once (free-threaded build with PYTHON_GIL=0 in CI)

@@ -418,6 +418,8 @@ class PoolRun:
             self._cancel()
             self.results.close()
             raise
+        for loop in self._loops:
+            loop.add_done_callback(self._dropped)
 
     def _loop(self, fn: Callable[[Any], Any], next_job: Callable[[], Any], pass_ctx: bool) -> None:
         send, ctx = self.results.send, self.ctx
@@ -434,11 +436,19 @@ class PoolRun:
                     self._errors.append(exc)
                 self._cancel()
         finally:
-            with self._left_lock:
-                self._left -= 1
-                last = self._left == 0
-            if last:
-                self.results.close()
+            self._ended()
+
+    def _dropped(self, loop: Future) -> None:
+        """A worker loop the pool cancelled before it ran (shutdown, cancel) ends here instead."""
+        if loop.cancelled():
+            self._ended()
+
+    def _ended(self) -> None:
+        with self._left_lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self.results.close()
 
     def __iter__(self) -> Iterator[Any]:
         """The results as they come; then the first error, if any, is raised."""
@@ -446,19 +456,28 @@ class PoolRun:
         self.wait()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Wait for every worker of this run; raise the first job error, or the parent ctx's error."""
+        """Wait for every worker of this run; raise the first job error, or the parent ctx's error.
+
+        CancelledError if the pool was shut down with this run's workers still queued.
+        """
         timeout = check_timeout(timeout)
         end = None if timeout is None else time.monotonic() + timeout
+        dropped = False
         for loop in self._loops:
             left = None if end is None else max(end - time.monotonic(), 0.0)
-            if not loop._wait_done(left):
-                raise TimeoutError(f"run still going after {timeout} s")
+            try:
+                if not loop._wait_done(left):
+                    raise TimeoutError(f"run still going after {timeout} s")
+            except CancelledError:
+                dropped = True  # the pool cancelled this worker loop before it ran
         if self._errors:
             raise self._errors[0]
         err = self._parent_ctx.err()
         if err is not None:
             raise err
         self._cancel()
+        if dropped:
+            raise CancelledError("the pool was shut down before this run's workers started")
 
     def cancel(self) -> None:
         """Stop this run: no new jobs are taken; results closes once running jobs end."""
