@@ -101,6 +101,23 @@ def test_map_timeout_counts_from_the_call(make_pool):
     release.set()
 
 
+@pytest.mark.parametrize("buffersize", [None, 4])
+def test_map_timeout_cancels_the_job_it_timed_out_on(make_pool, buffersize):
+    # As Executor.map: the future that timed out is cancelled with the rest, not left to run.
+    pool = make_pool(1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    ran = []
+    results = pool.map(ran.append, [1, 2, 3], timeout=0.1, buffersize=buffersize)
+    with pytest.raises(TimeoutError):
+        next(results)
+    results.close()
+    release.set()
+    pool.shutdown(wait=True)
+    assert ran == []
+
+
 def test_map_with_buffersize_reads_the_input_lazily(make_pool):
     pool = make_pool(2)
     pulled = []

@@ -254,7 +254,8 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
     cdef object in_flight = deque()
     cdef object push = in_flight.append
     cdef object pop = in_flight.popleft
-    cdef object future, item, result
+    cdef object future = None
+    cdef object item, result
     cdef Py_ssize_t low = window // 2  # refill in bursts: workers then take runs of jobs
     cdef bint exhausted = False
     try:
@@ -277,5 +278,7 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
                 raise ctx.err()
             yield result
     finally:
+        if future is not None:  # the one being waited on when a timeout or ctx ended us
+            future.cancel()
         for future in in_flight:
             future.cancel()
