@@ -430,6 +430,18 @@ def test_cancelling_the_parent_context_cancels_the_pool(make_pool):
     release.set()
 
 
+def test_a_pool_made_with_a_cancelled_context_takes_no_jobs(make_pool):
+    parent, cancel = with_cancel(background())
+    cancel()
+    pool = make_pool(2, ctx=parent)
+    assert isinstance(pool.ctx.err(), Canceled)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(int)
+    with pytest.raises(RuntimeError):
+        list(pool.imap(abs, [1, 2]))
+    assert pool.stats().submitted == 0 and pool._core.threads == []
+
+
 def test_shutdown_timeout_returns_in_time_and_names_what_still_runs(make_pool):
     pool = make_pool(2)
 

@@ -145,7 +145,8 @@ class WorkerPool(Executor):
         canceler = self._ctx._canceler
         # Cancelling the ctx closes the core and cancels the queue.  The waker holds only the
         # core: the workers reach the ctx through it, and must not keep the pool alive.
-        canceler._add_waker(object(), functools.partial(_close_core, self._core, True))
+        if not canceler._add_waker(object(), functools.partial(_close_core, self._core, True)):
+            self._core.close(True)  # the parent ctx was already cancelled: no job may start
         _live_pools.add(self)
         # The worker threads hold the core, not the pool: a pool dropped without shutdown is
         # collected, and this lets its workers finish the queue and exit (as ThreadPoolExecutor).
