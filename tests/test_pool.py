@@ -128,6 +128,18 @@ def test_map_with_buffersize_reads_the_input_lazily(make_pool):
     assert list(results) == [i * 2 for i in range(1, 1000)]
 
 
+def test_map_with_buffersize_passes_ctx_as_map_and_submit_do(make_pool):
+    pool = make_pool(2)
+
+    def job(x, ctx):
+        return x, ctx is pool.ctx
+
+    expected = [(1, True), (2, True)]
+    assert list(pool.map(job, [1, 2])) == expected
+    assert list(pool.map(job, [1, 2], buffersize=1)) == expected
+    assert list(pool.map(job, [1, 2], [pool.ctx, pool.ctx], buffersize=1)) == expected
+
+
 def test_submit_after_shutdown_raises_runtime_error(make_pool):
     pool = make_pool(2)
     pool.submit(int).result(WAIT)

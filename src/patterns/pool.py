@@ -190,7 +190,10 @@ class WorkerPool(Executor):
         if buffersize is None:
             return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
         end = None if timeout is None else time.monotonic() + timeout
-        return self._ordered(_star(fn), zip(*iterables), buffersize, None, end)
+        submit = self._submit  # each item is an argument tuple: submit it as map() would
+        return ordered_results(lambda fn, packed, kwargs: submit(fn, packed[0], kwargs), fn,
+                               zip(*iterables), buffersize, None, False,
+                               lambda future: self._wait(future, None, end))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
                  timeout: float | None = None) -> PoolShutdownStatus:
@@ -380,12 +383,6 @@ def _get_sliced(queue: SimpleQueue) -> Any:
             return queue.get(timeout=_SLICE)
         except Empty:
             pass
-
-
-def _star(fn: Callable[..., Any]) -> Callable[[tuple], Any]:
-    def call(args: tuple) -> Any:
-        return fn(*args)
-    return call
 
 
 class PoolRun:
