@@ -509,6 +509,29 @@ def test_a_submit_waiting_for_room_fails_when_the_pool_is_cancelled(make_pool):
     release.set()
 
 
+def test_a_submit_waiting_for_room_fails_when_the_pool_is_shut_down(make_pool):
+    # shutdown() without cancel_futures leaves the queue full; a submit blocked on it must not
+    # wait for a running job to end before it learns that the pool takes no more jobs.
+    pool = make_pool(1, queue_size=1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    pool.submit(int)
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(pytest.raises(RuntimeError, pool.submit, int)))
+    thread.start()
+    time.sleep(0.1)
+    pool.shutdown(wait=False)
+    thread.join(2)
+    refused_in_time = not thread.is_alive()
+    release.set()
+    thread.join(WAIT)
+    assert refused_in_time, "submit still waiting for room after shutdown"
+    assert errors and "after shutdown" in str(errors[0].value)
+    assert pool.shutdown(timeout=WAIT).joined
+    assert pool.stats().completed == 2
+
+
 def test_stats_count_exactly(make_pool):
     pool = make_pool(3)
     futures = [pool.submit(lambda i=i: 1 // (i % 4)) for i in range(400)]

@@ -16,6 +16,8 @@ from collections import deque
 from concurrent.futures._base import FINISHED
 from queue import Empty, SimpleQueue
 
+from .context import with_cancel
+
 cdef object _END = object()
 
 
@@ -70,6 +72,8 @@ cdef class PoolCore:
     cdef object _slots
     cdef object _future_type
     cdef object _ctx
+    cdef object _room_ctx  # what a submit waiting for room waits on: ends with the pool's ctx or close
+    cdef object _stop_waiting
     cdef bint _pass_ctx
     cdef str _name
     cdef cython.pymutex _gate
@@ -89,6 +93,9 @@ cdef class PoolCore:
         self._slots = slots
         self._future_type = future_type
         self._ctx = ctx
+        self._room_ctx = self._stop_waiting = None
+        if slots is not None:
+            self._room_ctx, self._stop_waiting = with_cancel(ctx)
         self._pass_ctx = pass_ctx
         self._name = name
         self.threads = []
@@ -136,10 +143,12 @@ cdef class PoolCore:
         if self._closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
         try:
-            self._slots.acquire(ctx=self._ctx)
+            self._slots.acquire(ctx=self._room_ctx)
         except Exception:
             if self._ctx.err() is not None:
                 raise RuntimeError("cannot schedule new futures after the pool was cancelled") from None
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown") from None
             raise
 
     cdef void _start_workers(self) except *:
@@ -167,6 +176,8 @@ cdef class PoolCore:
         with self._gate:
             first = not self._closed
             self._closed = True
+        if first and self._stop_waiting is not None:
+            self._stop_waiting()  # submits waiting for room fail now, not when room comes
         if cancel_queued:
             while True:
                 try:

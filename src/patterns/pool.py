@@ -174,7 +174,8 @@ class WorkerPool(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Schedule ``fn(*args, **kwargs)``; a :class:`Future` for its result.
 
-        RuntimeError after ``shutdown`` or ``cancel``.  With ``queue_size``, waits for room.
+        RuntimeError after ``shutdown`` or ``cancel``.  With ``queue_size``, waits for room
+        (and gets that RuntimeError as soon as the pool is shut down meanwhile).
         """
         return self._submit(fn, args, kwargs)
 
