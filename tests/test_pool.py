@@ -596,6 +596,23 @@ def test_imap_raises_at_the_failing_item_and_cancels_the_rest(make_pool, ordered
     assert pool.stats().submitted <= 10 + len(seen) + 1
 
 
+@pytest.mark.parametrize("ordered", [True, False])
+def test_imap_raises_an_input_error_after_the_results_read_before_it(make_pool, ordered):
+    # As a pipeline does: the items read before the input failed are still worked and yielded.
+    pool = make_pool(2)
+
+    def source():
+        yield from range(5)
+        raise OSError("input broke")
+
+    seen = []
+    with pytest.raises(OSError, match="input broke"):
+        for value in pool.imap(lambda x: x * 10, source(), ordered=ordered, window=8):
+            seen.append(value)
+    assert sorted(seen) == [0, 10, 20, 30, 40]
+    assert pool.stats().cancelled == 0
+
+
 def test_imap_stopped_early_cancels_in_flight_and_reads_no_more(make_pool):
     pool = make_pool(1)
     pulled = []

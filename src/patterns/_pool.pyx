@@ -260,7 +260,8 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
 
     ``submit`` is PoolCore.submit; ``wait(future)`` blocks until the future is done or raises
     (timeout, cancellation); ``ctx`` is checked before every result and goes to ``fn`` if
-    ``pass_ctx``.  Jobs still in flight when the generator ends early are cancelled.
+    ``pass_ctx``.  Jobs still in flight when the generator ends early are cancelled.  An error
+    reading ``items`` is raised after the results of the items read before it.
     """
     cdef object in_flight = deque()
     cdef object push = in_flight.append
@@ -269,16 +270,23 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
     cdef object item, result
     cdef Py_ssize_t low = window // 2  # refill in bursts: workers then take runs of jobs
     cdef bint exhausted = False
+    cdef object input_error = None
     try:
         while True:
             if not exhausted and len(in_flight) <= low:
                 while len(in_flight) < window:
-                    item = next(items, _END)
+                    try:
+                        item = next(items, _END)
+                    except Exception as exc:  # raised once the items read before it are yielded
+                        input_error = exc
+                        item = _END
                     if item is _END:
                         exhausted = True
                         break
                     push(submit(fn, (item,), {"ctx": ctx} if pass_ctx else {}))
             if not in_flight:
+                if input_error is not None:
+                    raise input_error
                 return
             future = pop()
             if future._state is not FINISHED:

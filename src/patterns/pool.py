@@ -245,7 +245,8 @@ class WorkerPool(Executor):
 
         At most ``window`` jobs are in flight (default ``max(256, 4 * workers)``).  ``ordered=False``
         yields in completion order.  A job's exception is raised at its item and the jobs
-        still in flight are cancelled; so are they when the consumer stops early.  ``ctx``
+        still in flight are cancelled; so are they when the consumer stops early.  An error
+        from ``iterable`` itself is raised after the results of the items read before it.  ``ctx``
         (else the pool's) is given to ``fn`` if it takes one, and its cancellation ends the
         iteration with ``ctx.err()``.
         """
@@ -328,15 +329,29 @@ class WorkerPool(Executor):
             raise ctx.err()
 
         submit_item = self._launcher(fn, ctx)
+        ended: list[Exception | None] = []  # the input's end: None, or the error that ended it
 
-        def launch(item: Any) -> None:
+        def launch() -> None:
+            """Submit the next item, if the input has one."""
+            if ended:
+                return
+            try:
+                item = next(items, _END)
+            except Exception as exc:  # raised once the items read before it are yielded
+                ended.append(exc)
+                return
+            if item is _END:
+                ended.append(None)
+                return
             future = submit_item(item)
             in_flight.add(future)
             future.add_done_callback(on_done)
 
         try:
-            for item in itertools.islice(items, window):
-                launch(item)
+            for _ in range(window):
+                launch()
+                if ended:
+                    break
             while in_flight:
                 future = _get_sliced(finished)
                 if future is None:  # the ctx was cancelled
@@ -350,10 +365,10 @@ class WorkerPool(Executor):
                 result = future.result()
                 if ctx is not None and ctx.err() is not None:
                     raise ctx.err()
-                item = next(items, _END)
-                if item is not _END:
-                    launch(item)
+                launch()
                 yield result
+            if ended and ended[0] is not None:
+                raise ended[0]
         finally:
             if canceler is not None:
                 canceler._remove_waker(token)
