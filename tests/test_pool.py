@@ -321,6 +321,15 @@ def test_setting_a_done_future_again_raises_invalid_state():
     assert "finished returned int" in repr(future)
 
 
+def test_repr_names_states_as_the_stdlib_future_does():
+    for make in (cf.Future, Future):
+        future = make()
+        assert "state=pending" in repr(future)
+        future.cancel()
+        assert not future.set_running_or_notify_cancel()
+        assert repr(future).endswith("state=cancelled>"), repr(future)
+
+
 def test_asyncio_run_in_executor_accepts_the_pool(make_pool):
     pool = make_pool(2)
 

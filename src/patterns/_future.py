@@ -18,6 +18,7 @@ from _thread import RLock, allocate_lock
 from concurrent.futures import CancelledError, InvalidStateError
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures import TimeoutError as _FuturesTimeout
+from concurrent.futures._base import _STATE_TO_DESCRIPTION_MAP as _DESCRIPTION
 from concurrent.futures._base import (
     CANCELLED,
     CANCELLED_AND_NOTIFIED,
@@ -74,7 +75,7 @@ class Future(_StdFuture):
                 if self._exception is not None:
                     return f"<{type(self).__name__} at {id(self):#x} state=finished raised {type(self._exception).__name__}>"
                 return f"<{type(self).__name__} at {id(self):#x} state=finished returned {type(self._result).__name__}>"
-        return f"<{type(self).__name__} at {id(self):#x} state={state.lower()}>"
+        return f"<{type(self).__name__} at {id(self):#x} state={_DESCRIPTION[state]}>"
 
     # -- the consumer's side
 
