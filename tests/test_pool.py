@@ -827,3 +827,21 @@ def test_a_pool_dropped_without_shutdown_lets_its_workers_exit():
         thread.join(WAIT)
         assert not thread.is_alive()
     assert all(f.done() and not f.cancelled() for f in futures)  # the queue still ran
+
+
+def test_a_pool_that_ends_without_a_joined_shutdown_lets_go_of_its_parent_ctx():
+    # The pool's ctx is a child of the parent: it must not stay linked there once the pool is
+    # over, or a long-lived parent collects one dead pool per shutdown(wait=False) or drop.
+    parent, cancel = with_cancel(background())
+    pools = [WorkerPool(1, ctx=parent) for _ in range(3)]
+    pools[0].submit(int).result(WAIT)
+    pools[0].shutdown(wait=False)
+    pools[1].submit(int).result(WAIT)
+    threads = list(pools[0]._core.threads) + list(pools[1]._core.threads)
+    del pools[:]  # pools[1] dropped after use, pools[2] dropped unused
+    gc.collect()
+    for thread in threads:
+        thread.join(WAIT)
+    assert parent._canceler._child_count() == 0
+    assert parent.err() is None
+    cancel()

@@ -74,6 +74,7 @@ cdef class PoolCore:
     cdef object _ctx
     cdef object _room_ctx  # what a submit waiting for room waits on: ends with the pool's ctx or close
     cdef object _stop_waiting
+    cdef object _on_end  # called once when the pool is over: its last worker exited (or none started)
     cdef bint _pass_ctx
     cdef str _name
     cdef cython.pymutex _gate
@@ -86,8 +87,10 @@ cdef class PoolCore:
     cdef ftsync_atomic_i64 _completed
     cdef ftsync_atomic_i64 _failed
     cdef ftsync_atomic_i64 _cancelled
+    cdef ftsync_atomic_i64 _exited
 
-    def __cinit__(self, Py_ssize_t workers, slots, future_type, ctx, bint pass_ctx, str name):
+    def __cinit__(self, Py_ssize_t workers, slots, future_type, ctx, bint pass_ctx, str name,
+                  on_end=None):
         self._queue = SimpleQueue()
         self._put = self._queue.put
         self._slots = slots
@@ -97,6 +100,7 @@ cdef class PoolCore:
         if slots is not None:
             self._room_ctx, self._stop_waiting = with_cancel(ctx)
         self._pass_ctx = pass_ctx
+        self._on_end = on_end
         self._name = name
         self.threads = []
         self._closed = False
@@ -107,6 +111,7 @@ cdef class PoolCore:
         ftsync_i64_store(&self._completed, 0)
         ftsync_i64_store(&self._failed, 0)
         ftsync_i64_store(&self._cancelled, 0)
+        ftsync_i64_store(&self._exited, 0)
 
     @property
     def closed(self):
@@ -172,10 +177,11 @@ cdef class PoolCore:
         """
         cdef list drained = []
         cdef Py_ssize_t sentinels = 0
-        cdef bint first
+        cdef bint first, unstarted
         with self._gate:
             first = not self._closed
             self._closed = True
+            unstarted = not self.threads  # final: no worker starts once closed
         if first and self._stop_waiting is not None:
             self._stop_waiting()  # submits waiting for room fail now, not when room comes
         if cancel_queued:
@@ -195,7 +201,14 @@ cdef class PoolCore:
             sentinels += self._workers
         for _ in range(sentinels):
             self._put(None)
+        if first and unstarted:
+            self._end()
         return drained
+
+    cdef void _end(self) except *:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
 
     def work(self, Py_ssize_t index):
         """The loop of worker ``index``: run jobs until told to exit."""
@@ -205,6 +218,8 @@ cdef class PoolCore:
         while True:
             job = get()
             if job is None:
+                if ftsync_i64_fetch_add(&self._exited, 1) + 1 == self._workers:
+                    self._end()  # the last worker out: the pool is over
                 return
             if slots is not None:
                 slots.release()

@@ -140,7 +140,10 @@ class WorkerPool(Executor):
         self._pass_ctx = bool(pass_ctx)
         self._ctx, self._cancel_ctx = with_cancel(background() if ctx is None else ctx)
         slots = None if queue_size is None else Semaphore(queue_size)
-        self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name)
+        # Once the pool is over (its last worker exited), cancelling its ctx unlinks it from
+        # the parent ctx, which may live far longer (shutdown(wait=False), a dropped pool).
+        self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name,
+                              self._cancel_ctx)
         self._submit = self._core.submit
         canceler = self._ctx._canceler
         # Cancelling the ctx closes the core and cancels the queue.  The waker holds only the
@@ -156,7 +159,10 @@ class WorkerPool(Executor):
 
     @property
     def ctx(self) -> Context:
-        """The pool's context: cancelled by ``cancel()``, the parent ctx or an unhandled Ctrl-C."""
+        """The pool's context: cancelled by ``cancel()``, the parent ctx or an unhandled Ctrl-C.
+
+        Also once the pool is over (shut down and every worker gone), to let go of the parent.
+        """
         return self._ctx
 
     @property
