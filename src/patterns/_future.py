@@ -6,8 +6,8 @@ attributes that ``concurrent.futures.wait``, ``as_completed`` and ``asyncio.wrap
 rely on (``_condition`` to lock, ``_state``, ``_waiters``), but ``_condition`` is a bare
 re-entrant lock (``wait(return_when=FIRST_EXCEPTION)`` calls ``exception()`` while it holds
 every future's ``_condition``), and a thread blocked in ``result()`` sleeps on a lock of its
-own, made only when it really has to wait.  Being a real subclass, it passes every ``isinstance`` check
-(``loop.run_in_executor`` asserts one).
+own, made only when it really has to wait.  Being a real subclass, it passes every
+``isinstance`` check (``loop.run_in_executor`` asserts one).
 """
 
 from __future__ import annotations
