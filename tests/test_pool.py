@@ -14,6 +14,7 @@ from conftest import run_threads
 from patterns import (
     Canceled,
     Channel,
+    ChannelClosed,
     Future,
     PoolShutdownStatus,
     PoolStats,
@@ -100,6 +101,23 @@ def test_map_timeout_counts_from_the_call(make_pool):
     release.set()
 
 
+@pytest.mark.parametrize("buffersize", [None, 4])
+def test_map_timeout_cancels_the_job_it_timed_out_on(make_pool, buffersize):
+    # As Executor.map: the future that timed out is cancelled with the rest, not left to run.
+    pool = make_pool(1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    ran = []
+    results = pool.map(ran.append, [1, 2, 3], timeout=0.1, buffersize=buffersize)
+    with pytest.raises(TimeoutError):
+        next(results)
+    results.close()
+    release.set()
+    pool.shutdown(wait=True)
+    assert ran == []
+
+
 def test_map_with_buffersize_reads_the_input_lazily(make_pool):
     pool = make_pool(2)
     pulled = []
@@ -108,6 +126,18 @@ def test_map_with_buffersize_reads_the_input_lazily(make_pool):
     assert next(results) == 0
     assert len(pulled) <= 9
     assert list(results) == [i * 2 for i in range(1, 1000)]
+
+
+def test_map_with_buffersize_passes_ctx_as_map_and_submit_do(make_pool):
+    pool = make_pool(2)
+
+    def job(x, ctx):
+        return x, ctx is pool.ctx
+
+    expected = [(1, True), (2, True)]
+    assert list(pool.map(job, [1, 2])) == expected
+    assert list(pool.map(job, [1, 2], buffersize=1)) == expected
+    assert list(pool.map(job, [1, 2], [pool.ctx, pool.ctx], buffersize=1)) == expected
 
 
 def test_submit_after_shutdown_raises_runtime_error(make_pool):
@@ -143,6 +173,28 @@ def test_shutdown_cancel_futures_cancels_queued_and_lets_running_finish(make_poo
     assert all(f.cancelled() for f in queued)
     with pytest.raises(cf.CancelledError):
         queued[0].result()
+
+
+@pytest.mark.parametrize("how", ["shutdown", "cancel"])
+def test_futures_the_pool_cancels_are_done_for_wait_and_as_completed(make_pool, how):
+    # wait()/as_completed() count a cancelled future as done only once the executor has
+    # called set_running_or_notify_cancel(); queued jobs the pool drops must get that call.
+    pool = make_pool(1)
+    job, started, release = blocker()
+    running = pool.submit(job)
+    assert started.wait(WAIT)
+    queued = [pool.submit(int) for _ in range(3)]
+    mine = pool.submit(int)
+    assert mine.cancel()  # cancelled by the caller, then dropped by the pool
+    if how == "shutdown":
+        pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        pool.cancel()
+    release.set()
+    done, not_done = cf.wait(queued + [mine, running], timeout=2)
+    assert not not_done
+    assert set(cf.as_completed(queued + [mine, running], timeout=2)) == set(queued + [mine, running])
+    assert all(f.cancelled() for f in queued + [mine])
 
 
 def test_with_block_shuts_down_and_waits(make_pool):
@@ -208,6 +260,24 @@ def test_wait_and_as_completed_work_with_pool_futures(make_pool):
     assert not not_done
 
 
+def test_wait_first_exception_with_a_future_already_done_does_not_deadlock(make_pool):
+    # concurrent.futures.wait calls f.exception() while it holds every f._condition.
+    pool = make_pool(1)
+    failed = pool.submit(lambda: 1 / 0)
+    assert isinstance(failed.exception(WAIT), ZeroDivisionError)
+    job, started, release = blocker()
+    slow = pool.submit(job)
+    got = []
+    waiter = threading.Thread(
+        target=lambda: got.append(cf.wait([failed, slow], timeout=WAIT, return_when=cf.FIRST_EXCEPTION)),
+        daemon=True)
+    waiter.start()
+    waiter.join(2)
+    release.set()
+    assert not waiter.is_alive(), "cf.wait(FIRST_EXCEPTION) deadlocked on a done future"
+    assert got[0].done == {failed} and got[0].not_done == {slow}
+
+
 def test_as_completed_waits_on_futures_that_finish_later(make_pool):
     pool = make_pool(4)
     futures = [pool.submit(time.sleep, 0.01 * (i % 5)) for i in range(40)]
@@ -249,6 +319,15 @@ def test_setting_a_done_future_again_raises_invalid_state():
         future.set_exception(ValueError())
     assert future.result() == 1
     assert "finished returned int" in repr(future)
+
+
+def test_repr_names_states_as_the_stdlib_future_does():
+    for make in (cf.Future, Future):
+        future = make()
+        assert "state=pending" in repr(future)
+        future.cancel()
+        assert not future.set_running_or_notify_cancel()
+        assert repr(future).endswith("state=cancelled>"), repr(future)
 
 
 def test_asyncio_run_in_executor_accepts_the_pool(make_pool):
@@ -320,6 +399,23 @@ def test_a_job_with_a_ctx_parameter_receives_the_pools_context(make_pool):
     assert plain.submit(lambda ctx=None: ctx).result(WAIT) is None
 
 
+def test_a_ctx_passed_positionally_is_not_passed_again(make_pool):
+    # Code written for ThreadPoolExecutor may pass its own ctx by position: submit(fn, x, ctx).
+    pool = make_pool(1)
+
+    def handler(request, ctx):
+        return request, ctx
+
+    class Service:
+        def handle(self, ctx, extra=None):
+            return ctx
+
+    assert pool.submit(handler, 1, "mine").result(WAIT) == (1, "mine")
+    assert pool.submit(handler, 1).result(WAIT) == (1, pool.ctx)
+    assert pool.submit(Service().handle, "mine").result(WAIT) == "mine"
+    assert pool.submit(Service().handle).result(WAIT) is pool.ctx
+
+
 def test_cancel_stops_dispatch_cancels_queued_and_lets_running_jobs_stop_early(make_pool):
     pool = make_pool(2)
     started = threading.Barrier(3)
@@ -353,6 +449,18 @@ def test_cancelling_the_parent_context_cancels_the_pool(make_pool):
     assert queued.cancelled()
     assert isinstance(pool.ctx.err(), Canceled)
     release.set()
+
+
+def test_a_pool_made_with_a_cancelled_context_takes_no_jobs(make_pool):
+    parent, cancel = with_cancel(background())
+    cancel()
+    pool = make_pool(2, ctx=parent)
+    assert isinstance(pool.ctx.err(), Canceled)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(int)
+    with pytest.raises(RuntimeError):
+        list(pool.imap(abs, [1, 2]))
+    assert pool.stats().submitted == 0 and pool._core.threads == []
 
 
 def test_shutdown_timeout_returns_in_time_and_names_what_still_runs(make_pool):
@@ -408,6 +516,29 @@ def test_a_submit_waiting_for_room_fails_when_the_pool_is_cancelled(make_pool):
     thread.join(WAIT)
     assert errors and "cancelled" in str(errors[0].value)
     release.set()
+
+
+def test_a_submit_waiting_for_room_fails_when_the_pool_is_shut_down(make_pool):
+    # shutdown() without cancel_futures leaves the queue full; a submit blocked on it must not
+    # wait for a running job to end before it learns that the pool takes no more jobs.
+    pool = make_pool(1, queue_size=1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    pool.submit(int)
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(pytest.raises(RuntimeError, pool.submit, int)))
+    thread.start()
+    time.sleep(0.1)
+    pool.shutdown(wait=False)
+    thread.join(2)
+    refused_in_time = not thread.is_alive()
+    release.set()
+    thread.join(WAIT)
+    assert refused_in_time, "submit still waiting for room after shutdown"
+    assert errors and "after shutdown" in str(errors[0].value)
+    assert pool.shutdown(timeout=WAIT).joined
+    assert pool.stats().completed == 2
 
 
 def test_stats_count_exactly(make_pool):
@@ -472,6 +603,23 @@ def test_imap_raises_at_the_failing_item_and_cancels_the_rest(make_pool, ordered
     pool.shutdown()
     assert pool.stats().cancelled > 0  # in-flight items never ran
     assert pool.stats().submitted <= 10 + len(seen) + 1
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_imap_raises_an_input_error_after_the_results_read_before_it(make_pool, ordered):
+    # As a pipeline does: the items read before the input failed are still worked and yielded.
+    pool = make_pool(2)
+
+    def source():
+        yield from range(5)
+        raise OSError("input broke")
+
+    seen = []
+    with pytest.raises(OSError, match="input broke"):
+        for value in pool.imap(lambda x: x * 10, source(), ordered=ordered, window=8):
+            seen.append(value)
+    assert sorted(seen) == [0, 10, 20, 30, 40]
+    assert pool.stats().cancelled == 0
 
 
 def test_imap_stopped_early_cancels_in_flight_and_reads_no_more(make_pool):
@@ -574,6 +722,24 @@ def test_run_cancel_stops_taking_jobs(make_pool):
     run.wait(WAIT)
 
 
+@pytest.mark.parametrize("how", ["shutdown", "cancel"])
+def test_run_whose_workers_were_cancelled_in_the_queue_still_closes_results(make_pool, how):
+    pool = make_pool(1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    run = pool.run(abs, [1, 2, 3])  # its worker loop waits in the queue behind the blocker
+    if how == "shutdown":
+        pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        pool.cancel()
+    release.set()
+    with pytest.raises(ChannelClosed):  # not a TimeoutError: results closes, iteration ends
+        run.results.recv(timeout=2)
+    with pytest.raises(Canceled if how == "cancel" else cf.CancelledError):
+        run.wait(2)
+
+
 # -- many threads at once (free-threaded build with PYTHON_GIL=0 in CI)
 
 
@@ -661,3 +827,21 @@ def test_a_pool_dropped_without_shutdown_lets_its_workers_exit():
         thread.join(WAIT)
         assert not thread.is_alive()
     assert all(f.done() and not f.cancelled() for f in futures)  # the queue still ran
+
+
+def test_a_pool_that_ends_without_a_joined_shutdown_lets_go_of_its_parent_ctx():
+    # The pool's ctx is a child of the parent: it must not stay linked there once the pool is
+    # over, or a long-lived parent collects one dead pool per shutdown(wait=False) or drop.
+    parent, cancel = with_cancel(background())
+    pools = [WorkerPool(1, ctx=parent) for _ in range(3)]
+    pools[0].submit(int).result(WAIT)
+    pools[0].shutdown(wait=False)
+    pools[1].submit(int).result(WAIT)
+    threads = list(pools[0]._core.threads) + list(pools[1]._core.threads)
+    del pools[:]  # pools[1] dropped after use, pools[2] dropped unused
+    gc.collect()
+    for thread in threads:
+        thread.join(WAIT)
+    assert parent._canceler._child_count() == 0
+    assert parent.err() is None
+    cancel()

@@ -3,20 +3,22 @@
 The stdlib Future builds a ``threading.Condition`` (an RLock plus a Python object) for every
 instance, about 1-2 us, more than a trivial job itself.  This subclass keeps the same
 attributes that ``concurrent.futures.wait``, ``as_completed`` and ``asyncio.wrap_future``
-rely on (``_condition`` to lock, ``_state``, ``_waiters``), but ``_condition`` is a plain
-lock, and a thread blocked in ``result()`` sleeps on a lock of its own, made only when it
-really has to wait.  Being a real subclass, it passes every ``isinstance`` check
-(``loop.run_in_executor`` asserts one).
+rely on (``_condition`` to lock, ``_state``, ``_waiters``), but ``_condition`` is a bare
+re-entrant lock (``wait(return_when=FIRST_EXCEPTION)`` calls ``exception()`` while it holds
+every future's ``_condition``), and a thread blocked in ``result()`` sleeps on a lock of its
+own, made only when it really has to wait.  Being a real subclass, it passes every
+``isinstance`` check (``loop.run_in_executor`` asserts one).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from _thread import allocate_lock
+from _thread import RLock, allocate_lock
 from concurrent.futures import CancelledError, InvalidStateError
 from concurrent.futures import Future as _StdFuture
 from concurrent.futures import TimeoutError as _FuturesTimeout
+from concurrent.futures._base import _STATE_TO_DESCRIPTION_MAP as _DESCRIPTION
 from concurrent.futures._base import (
     CANCELLED,
     CANCELLED_AND_NOTIFIED,
@@ -49,7 +51,7 @@ class Future(_StdFuture):
     _waiter_list: list | None = None  # made on demand: see _waiters
 
     def __init__(self) -> None:
-        self._condition = allocate_lock()  # guards everything below; wait() locks it too
+        self._condition = RLock()  # guards everything below; wait() locks it, then calls exception()
         self._state = PENDING
 
     @property
@@ -73,7 +75,7 @@ class Future(_StdFuture):
                 if self._exception is not None:
                     return f"<{type(self).__name__} at {id(self):#x} state=finished raised {type(self._exception).__name__}>"
                 return f"<{type(self).__name__} at {id(self):#x} state=finished returned {type(self._result).__name__}>"
-        return f"<{type(self).__name__} at {id(self):#x} state={state.lower()}>"
+        return f"<{type(self).__name__} at {id(self):#x} state={_DESCRIPTION[state]}>"
 
     # -- the consumer's side
 

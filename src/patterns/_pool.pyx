@@ -16,7 +16,13 @@ from collections import deque
 from concurrent.futures._base import FINISHED
 from queue import Empty, SimpleQueue
 
+from .context import with_cancel
+
 cdef object _END = object()
+
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 
 cdef extern from "ftsync_atomic.h" nogil:
@@ -26,19 +32,35 @@ cdef extern from "ftsync_atomic.h" nogil:
     int64_t ftsync_i64_fetch_add(ftsync_atomic_i64 *p, int64_t v)
 
 
-cdef dict _CTX_PARAMS = {}  # code object -> whether the function has a ``ctx`` keyword parameter
+cdef dict _CTX_PARAMS = {}  # code object -> index of its ``ctx`` parameter in co_varnames, or -1
+
+
+cdef Py_ssize_t ctx_slot(fn) except -2:
+    """How many positional arguments reach ``fn``'s keyword-passable ``ctx`` (-1: it has none).
+
+    A caller that passes that many or more has given ``ctx`` by position already.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return -1
+    known = _CTX_PARAMS.get(code)
+    if known is None:
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        index = names.index("ctx") if "ctx" in names else -1
+        known = _CTX_PARAMS[code] = -1 if index < code.co_posonlyargcount else index
+    cdef Py_ssize_t slot = known
+    if slot < 0:
+        return -1
+    if slot >= code.co_argcount:
+        return PY_SSIZE_T_MAX  # keyword-only: no positional argument reaches it
+    if getattr(fn, "__self__", None) is not None and hasattr(fn, "__func__"):
+        slot -= 1  # a bound method: its first parameter is already filled
+    return slot
 
 
 cpdef bint takes_ctx(fn):
     """True if ``fn`` (a Python function or method) has a parameter ``ctx`` passable by keyword."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return False
-    known = _CTX_PARAMS.get(code)
-    if known is None:
-        names = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
-        known = _CTX_PARAMS[code] = "ctx" in names
-    return known
+    return ctx_slot(fn) >= 0
 
 
 @cython.final
@@ -50,6 +72,9 @@ cdef class PoolCore:
     cdef object _slots
     cdef object _future_type
     cdef object _ctx
+    cdef object _room_ctx  # what a submit waiting for room waits on: ends with the pool's ctx or close
+    cdef object _stop_waiting
+    cdef object _on_end  # called once when the pool is over: its last worker exited (or none started)
     cdef bint _pass_ctx
     cdef str _name
     cdef cython.pymutex _gate
@@ -62,14 +87,20 @@ cdef class PoolCore:
     cdef ftsync_atomic_i64 _completed
     cdef ftsync_atomic_i64 _failed
     cdef ftsync_atomic_i64 _cancelled
+    cdef ftsync_atomic_i64 _exited
 
-    def __cinit__(self, Py_ssize_t workers, slots, future_type, ctx, bint pass_ctx, str name):
+    def __cinit__(self, Py_ssize_t workers, slots, future_type, ctx, bint pass_ctx, str name,
+                  on_end=None):
         self._queue = SimpleQueue()
         self._put = self._queue.put
         self._slots = slots
         self._future_type = future_type
         self._ctx = ctx
+        self._room_ctx = self._stop_waiting = None
+        if slots is not None:
+            self._room_ctx, self._stop_waiting = with_cancel(ctx)
         self._pass_ctx = pass_ctx
+        self._on_end = on_end
         self._name = name
         self.threads = []
         self._closed = False
@@ -80,6 +111,7 @@ cdef class PoolCore:
         ftsync_i64_store(&self._completed, 0)
         ftsync_i64_store(&self._failed, 0)
         ftsync_i64_store(&self._cancelled, 0)
+        ftsync_i64_store(&self._exited, 0)
 
     @property
     def closed(self):
@@ -89,7 +121,7 @@ cdef class PoolCore:
         """Queue ``fn(*args, **kwargs)`` and return its future (see WorkerPool.submit)."""
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        if self._pass_ctx and takes_ctx(fn) and "ctx" not in kwargs:
+        if self._pass_ctx and "ctx" not in kwargs and len(args) <= ctx_slot(fn):
             kwargs["ctx"] = self._ctx
         future = self._future_type()
         if not self.threads:
@@ -116,10 +148,12 @@ cdef class PoolCore:
         if self._closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
         try:
-            self._slots.acquire(ctx=self._ctx)
+            self._slots.acquire(ctx=self._room_ctx)
         except Exception:
             if self._ctx.err() is not None:
                 raise RuntimeError("cannot schedule new futures after the pool was cancelled") from None
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown") from None
             raise
 
     cdef void _start_workers(self) except *:
@@ -143,10 +177,13 @@ cdef class PoolCore:
         """
         cdef list drained = []
         cdef Py_ssize_t sentinels = 0
-        cdef bint first
+        cdef bint first, unstarted
         with self._gate:
             first = not self._closed
             self._closed = True
+            unstarted = not self.threads  # final: no worker starts once closed
+        if first and self._stop_waiting is not None:
+            self._stop_waiting()  # submits waiting for room fail now, not when room comes
         if cancel_queued:
             while True:
                 try:
@@ -164,7 +201,14 @@ cdef class PoolCore:
             sentinels += self._workers
         for _ in range(sentinels):
             self._put(None)
+        if first and unstarted:
+            self._end()
         return drained
+
+    cdef void _end(self) except *:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
 
     def work(self, Py_ssize_t index):
         """The loop of worker ``index``: run jobs until told to exit."""
@@ -174,6 +218,8 @@ cdef class PoolCore:
         while True:
             job = get()
             if job is None:
+                if ftsync_i64_fetch_add(&self._exited, 1) + 1 == self._workers:
+                    self._end()  # the last worker out: the pool is over
                 return
             if slots is not None:
                 slots.release()
@@ -229,24 +275,33 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
 
     ``submit`` is PoolCore.submit; ``wait(future)`` blocks until the future is done or raises
     (timeout, cancellation); ``ctx`` is checked before every result and goes to ``fn`` if
-    ``pass_ctx``.  Jobs still in flight when the generator ends early are cancelled.
+    ``pass_ctx``.  Jobs still in flight when the generator ends early are cancelled.  An error
+    reading ``items`` is raised after the results of the items read before it.
     """
     cdef object in_flight = deque()
     cdef object push = in_flight.append
     cdef object pop = in_flight.popleft
-    cdef object future, item, result
+    cdef object future = None
+    cdef object item, result
     cdef Py_ssize_t low = window // 2  # refill in bursts: workers then take runs of jobs
     cdef bint exhausted = False
+    cdef object input_error = None
     try:
         while True:
             if not exhausted and len(in_flight) <= low:
                 while len(in_flight) < window:
-                    item = next(items, _END)
+                    try:
+                        item = next(items, _END)
+                    except Exception as exc:  # raised once the items read before it are yielded
+                        input_error = exc
+                        item = _END
                     if item is _END:
                         exhausted = True
                         break
                     push(submit(fn, (item,), {"ctx": ctx} if pass_ctx else {}))
             if not in_flight:
+                if input_error is not None:
+                    raise input_error
                 return
             future = pop()
             if future._state is not FINISHED:
@@ -257,6 +312,8 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
                 raise ctx.err()
             yield result
     finally:
+        if future is not None:  # the one being waited on when a timeout or ctx ended us
+            future.cancel()
         for future in in_flight:
             future.cancel()
 

@@ -40,6 +40,7 @@ import time
 import weakref
 from collections import deque
 from concurrent.futures import CancelledError, Executor
+from concurrent.futures._base import CANCELLED
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
@@ -139,12 +140,16 @@ class WorkerPool(Executor):
         self._pass_ctx = bool(pass_ctx)
         self._ctx, self._cancel_ctx = with_cancel(background() if ctx is None else ctx)
         slots = None if queue_size is None else Semaphore(queue_size)
-        self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name)
+        # Once the pool is over (its last worker exited), cancelling its ctx unlinks it from
+        # the parent ctx, which may live far longer (shutdown(wait=False), a dropped pool).
+        self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name,
+                              self._cancel_ctx)
         self._submit = self._core.submit
         canceler = self._ctx._canceler
         # Cancelling the ctx closes the core and cancels the queue.  The waker holds only the
         # core: the workers reach the ctx through it, and must not keep the pool alive.
-        canceler._add_waker(object(), functools.partial(_close_core, self._core, True))
+        if not canceler._add_waker(object(), functools.partial(_close_core, self._core, True)):
+            self._core.close(True)  # the parent ctx was already cancelled: no job may start
         _live_pools.add(self)
         # The worker threads hold the core, not the pool: a pool dropped without shutdown is
         # collected, and this lets its workers finish the queue and exit (as ThreadPoolExecutor).
@@ -154,7 +159,10 @@ class WorkerPool(Executor):
 
     @property
     def ctx(self) -> Context:
-        """The pool's context: cancelled by ``cancel()``, the parent ctx or an unhandled Ctrl-C."""
+        """The pool's context: cancelled by ``cancel()``, the parent ctx or an unhandled Ctrl-C.
+
+        Also once the pool is over (shut down and every worker gone), to let go of the parent.
+        """
         return self._ctx
 
     @property
@@ -172,7 +180,8 @@ class WorkerPool(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Schedule ``fn(*args, **kwargs)``; a :class:`Future` for its result.
 
-        RuntimeError after ``shutdown`` or ``cancel``.  With ``queue_size``, waits for room.
+        RuntimeError after ``shutdown`` or ``cancel``.  With ``queue_size``, waits for room
+        (and gets that RuntimeError as soon as the pool is shut down meanwhile).
         """
         return self._submit(fn, args, kwargs)
 
@@ -188,7 +197,10 @@ class WorkerPool(Executor):
         if buffersize is None:
             return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
         end = None if timeout is None else time.monotonic() + timeout
-        return self._ordered(_star(fn), zip(*iterables), buffersize, None, end)
+        submit = self._submit  # each item is an argument tuple: submit it as map() would
+        return ordered_results(lambda fn, packed, kwargs: submit(fn, packed[0], kwargs), fn,
+                               zip(*iterables), buffersize, None, False,
+                               lambda future: self._wait(future, None, end))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
                  timeout: float | None = None) -> PoolShutdownStatus:
@@ -239,7 +251,8 @@ class WorkerPool(Executor):
 
         At most ``window`` jobs are in flight (default ``max(256, 4 * workers)``).  ``ordered=False``
         yields in completion order.  A job's exception is raised at its item and the jobs
-        still in flight are cancelled; so are they when the consumer stops early.  ``ctx``
+        still in flight are cancelled; so are they when the consumer stops early.  An error
+        from ``iterable`` itself is raised after the results of the items read before it.  ``ctx``
         (else the pool's) is given to ``fn`` if it takes one, and its cancellation ends the
         iteration with ``ctx.err()``.
         """
@@ -322,15 +335,29 @@ class WorkerPool(Executor):
             raise ctx.err()
 
         submit_item = self._launcher(fn, ctx)
+        ended: list[Exception | None] = []  # the input's end: None, or the error that ended it
 
-        def launch(item: Any) -> None:
+        def launch() -> None:
+            """Submit the next item, if the input has one."""
+            if ended:
+                return
+            try:
+                item = next(items, _END)
+            except Exception as exc:  # raised once the items read before it are yielded
+                ended.append(exc)
+                return
+            if item is _END:
+                ended.append(None)
+                return
             future = submit_item(item)
             in_flight.add(future)
             future.add_done_callback(on_done)
 
         try:
-            for item in itertools.islice(items, window):
-                launch(item)
+            for _ in range(window):
+                launch()
+                if ended:
+                    break
             while in_flight:
                 future = _get_sliced(finished)
                 if future is None:  # the ctx was cancelled
@@ -344,10 +371,10 @@ class WorkerPool(Executor):
                 result = future.result()
                 if ctx is not None and ctx.err() is not None:
                     raise ctx.err()
-                item = next(items, _END)
-                if item is not _END:
-                    launch(item)
+                launch()
                 yield result
+            if ended and ended[0] is not None:
+                raise ended[0]
         finally:
             if canceler is not None:
                 canceler._remove_waker(token)
@@ -356,10 +383,16 @@ class WorkerPool(Executor):
 
 
 def _close_core(core: PoolCore, cancel_queued: bool) -> int:
-    """Stop ``core`` taking jobs; with ``cancel_queued`` cancel the queued ones (their count)."""
+    """Stop ``core`` taking jobs; with ``cancel_queued`` cancel the queued ones (their count).
+
+    Each is also told it will never run (``set_running_or_notify_cancel``, as a worker would),
+    or ``concurrent.futures.wait``/``as_completed`` would wait on it for ever.
+    """
     drained = core.close(cancel_queued)
     for future, *_ in drained:
         future.cancel()
+        if future._state == CANCELLED:
+            future.set_running_or_notify_cancel()
     return len(drained)
 
 
@@ -372,12 +405,6 @@ def _get_sliced(queue: SimpleQueue) -> Any:
             return queue.get(timeout=_SLICE)
         except Empty:
             pass
-
-
-def _star(fn: Callable[..., Any]) -> Callable[[tuple], Any]:
-    def call(args: tuple) -> Any:
-        return fn(*args)
-    return call
 
 
 class PoolRun:
@@ -411,6 +438,8 @@ class PoolRun:
             self._cancel()
             self.results.close()
             raise
+        for loop in self._loops:
+            loop.add_done_callback(self._dropped)
 
     def _loop(self, fn: Callable[[Any], Any], next_job: Callable[[], Any], pass_ctx: bool) -> None:
         send, ctx = self.results.send, self.ctx
@@ -427,11 +456,19 @@ class PoolRun:
                     self._errors.append(exc)
                 self._cancel()
         finally:
-            with self._left_lock:
-                self._left -= 1
-                last = self._left == 0
-            if last:
-                self.results.close()
+            self._ended()
+
+    def _dropped(self, loop: Future) -> None:
+        """A worker loop the pool cancelled before it ran (shutdown, cancel) ends here instead."""
+        if loop.cancelled():
+            self._ended()
+
+    def _ended(self) -> None:
+        with self._left_lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self.results.close()
 
     def __iter__(self) -> Iterator[Any]:
         """The results as they come; then the first error, if any, is raised."""
@@ -439,19 +476,28 @@ class PoolRun:
         self.wait()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Wait for every worker of this run; raise the first job error, or the parent ctx's error."""
+        """Wait for every worker of this run; raise the first job error, or the parent ctx's error.
+
+        CancelledError if the pool was shut down with this run's workers still queued.
+        """
         timeout = check_timeout(timeout)
         end = None if timeout is None else time.monotonic() + timeout
+        dropped = False
         for loop in self._loops:
             left = None if end is None else max(end - time.monotonic(), 0.0)
-            if not loop._wait_done(left):
-                raise TimeoutError(f"run still going after {timeout} s")
+            try:
+                if not loop._wait_done(left):
+                    raise TimeoutError(f"run still going after {timeout} s")
+            except CancelledError:
+                dropped = True  # the pool cancelled this worker loop before it ran
         if self._errors:
             raise self._errors[0]
         err = self._parent_ctx.err()
         if err is not None:
             raise err
         self._cancel()
+        if dropped:
+            raise CancelledError("the pool was shut down before this run's workers started")
 
     def cancel(self) -> None:
         """Stop this run: no new jobs are taken; results closes once running jobs end."""
