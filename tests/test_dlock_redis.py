@@ -1,0 +1,64 @@
+"""What is particular to RedisLock: its keys, its scripts, and a server that does not answer."""
+
+import pytest
+import redis
+
+from dlock_support import unique_name
+
+from patterns.dlock import LockConnectionError, LockNotOwned, RedisLock
+
+
+@pytest.fixture
+def client(redis_server):
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=1)
+    yield client
+    client.close()
+
+
+def test_keys_left_after_release_are_only_the_fence_counter(client):
+    name = unique_name()
+    lock = RedisLock(client, name, 5)
+    lock.acquire()
+    assert client.get(name) is not None and 1_000 < client.pttl(name) <= 5_000
+    assert len(client.get(name)) == 32  # 128 random bits, hex
+    lock.release()
+    assert client.exists(name) == 0
+    assert int(client.get(f"{name}:fence")) == 1
+    assert client.ttl(f"{name}:fence") == -1  # the counter never expires: tokens only grow
+
+
+def test_scripts_survive_a_script_flush(client):
+    name = unique_name()
+    lock = RedisLock(client, name, 5)
+    client.script_flush()
+    assert lock.acquire(blocking=False)
+    client.script_flush()
+    lock.extend()
+    client.script_flush()
+    lock.release()
+
+
+def test_a_dead_server_is_named_and_nothing_reports_success(redis_servers):
+    (server,) = redis_servers(1)
+    client = redis.Redis.from_url(server.url, socket_timeout=0.3)
+    try:
+        lock = RedisLock(client, unique_name(), 5)
+        lock.acquire()
+        server.kill()
+        with pytest.raises(LockConnectionError, match=f"redis at {server.host}:{server.port}"):
+            lock.extend()
+        with pytest.raises(LockConnectionError, match=f"{server.port}"):
+            lock.release()
+        other = RedisLock(client, unique_name(), 5)
+        with pytest.raises(LockConnectionError):
+            other.acquire(timeout=0.5)
+        assert other.token is None
+        with pytest.raises(LockNotOwned):
+            other.release()
+    finally:
+        client.close()
+
+
+def test_client_type_is_checked():
+    with pytest.raises(TypeError, match="client must be a redis.Redis"):
+        RedisLock("redis://localhost", "x", 5)
