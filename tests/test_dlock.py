@@ -16,7 +16,7 @@ from patterns.dlock import (
     MemoryLock,
 )
 
-AVAILABLE = ["memory", "redis"]
+AVAILABLE = ["memory", "redis", "etcd"]
 kinds = pytest.mark.parametrize("dlock_env", AVAILABLE, indirect=True)
 
 
@@ -90,7 +90,7 @@ def test_a_late_holder_cannot_touch_the_next_owners_lock(dlock_env):
 
 @kinds
 def test_extend_keeps_the_hold_past_its_ttl(dlock_env):
-    ttl = 0.4 if dlock_env.kind != "etcd" else 2
+    ttl = 0.4 if dlock_env.kind != "etcd" else 1
     name = unique_name()
     a, b = dlock_env.new(name, ttl), dlock_env.new(name, ttl)
     a.acquire()
@@ -104,7 +104,7 @@ def test_extend_keeps_the_hold_past_its_ttl(dlock_env):
 
 @kinds
 def test_auto_renew_keeps_the_lock_through_five_ttls(dlock_env):
-    ttl = 0.3 if dlock_env.kind != "etcd" else 2
+    ttl = 0.3 if dlock_env.kind != "etcd" else 1
     name = unique_name()
     a = dlock_env.new(name, ttl, auto_renew=True)
     b = dlock_env.new(name, ttl)
@@ -119,7 +119,7 @@ def test_auto_renew_keeps_the_lock_through_five_ttls(dlock_env):
 
 @kinds
 def test_deleting_the_key_by_hand_marks_the_lock_lost(dlock_env):
-    ttl = 0.3 if dlock_env.kind != "etcd" else 2
+    ttl = 0.3 if dlock_env.kind != "etcd" else 1
     name = unique_name()
     calls = []
     a = dlock_env.new(name, ttl, auto_renew=True, on_lost=calls.append)

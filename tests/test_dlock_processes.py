@@ -14,7 +14,7 @@ from dlock_support import unique_name
 from patterns.dlock import FencedResource, StaleToken
 
 WORKER = str(Path(__file__).parent / "programs" / "dlock_worker.py")
-PROCESS_KINDS = ["redis"]
+PROCESS_KINDS = ["redis", "etcd"]
 kinds = pytest.mark.parametrize("dlock_env", PROCESS_KINDS, indirect=True)
 
 
