@@ -16,7 +16,7 @@ from patterns.dlock import (
     MemoryLock,
 )
 
-AVAILABLE = ["memory", "redis", "etcd"]
+AVAILABLE = ["memory", "redis", "redlock", "etcd"]
 kinds = pytest.mark.parametrize("dlock_env", AVAILABLE, indirect=True)
 
 
