@@ -6,6 +6,8 @@
 - :mod:`patterns.group`: Group, tasks that succeed or fail together (Go's errgroup).
 - :mod:`patterns.shutdown`: Shutdown, ordered graceful shutdown (stop ingress -> drain -> close).
 - :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
+- :mod:`patterns.dlock`: distributed locks (Redis, Redlock, etcd) with fencing tokens; import it
+  explicitly (its clients are optional extras).
 """
 
 from .channel import Channel, ChannelClosed, Recv, Selected, Send, select
