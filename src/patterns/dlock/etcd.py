@@ -1,15 +1,19 @@
 """EtcdLock: etcd's ``concurrency.Mutex`` algorithm over the v3 JSON gateway (httpx).
 
-Acquire: grant a lease of ``ttl`` seconds, then in one transaction create the key
+Acquire: take a lease of ``ttl`` seconds (the lock object's lease, granted once and renewed by
+each later acquire while it lives), then in one transaction create the key
 ``name/<lease-id in hex>`` (only if it does not exist yet) attached to the lease, and read the
 oldest key under ``name/``.  If that is our key, we hold the lock.  Otherwise we wait only for the
 deletion of our *predecessor* (the key with the largest create revision below ours), watching it,
-so waiters are served in FIFO order and a release wakes exactly one waiter.  After waiting, our own
-key is read again: if the lease expired meanwhile, acquire raises LockLost.  While waiting, the
-acquiring thread keeps its lease alive.
+so waiters are served in FIFO order and a release wakes exactly one waiter.  Each look at the
+predecessor also re-reads our own key: if the lease expired while waiting, acquire raises
+LockLost.  While waiting, the acquiring thread keeps its lease alive.
 
-Release deletes the key (only if it is still ours) and revokes the lease, so no lease is left
-behind.  The fencing token is the create revision of our key: etcd revisions only grow, so tokens
+Release deletes the key (only if it is still ours: compare on its create revision).  The lease
+stays with the lock object for its next acquire, so an uncontended acquire+release is three
+requests (keep-alive, create, delete); ``close()`` revokes it, and an object that is never closed
+leaves a lease that expires after one ttl (nothing keeps it alive).  A lock that is acquired,
+released and closed leaves no lease behind.  The fencing token is the create revision of our key: etcd revisions only grow, so tokens
 are strictly increasing across owners (and across all keys of the cluster).
 
 etcd leases are whole seconds: a fractional ``ttl`` is rounded *up* (0.3 -> 1 s), and ``lock.ttl``
@@ -45,6 +49,56 @@ def _prefix_end(prefix: bytes) -> bytes:
             raw[i] += 1
             return bytes(raw[: i + 1])
     return b"\0"
+
+
+def _prefix_range(prefix: bytes, **extra: Any) -> dict[str, Any]:
+    return {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), **extra}
+
+
+def _acquire_txn(prefix: bytes, key_b64: str, lease: str) -> dict[str, Any]:
+    """Create our key if it does not exist; in both branches read it and the oldest key."""
+    oldest = {"request_range": _prefix_range(prefix, sort_order="ASCEND", sort_target="CREATE", limit="1")}
+    return {
+        "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": "0"}],
+        "success": [{"request_put": {"key": key_b64, "value": "", "lease": lease}}, oldest],
+        "failure": [{"request_range": {"key": key_b64}}, oldest],
+    }
+
+
+def _acquired_revision(data: dict[str, Any]) -> tuple[int, int]:
+    """(our key's create revision, the oldest key's create revision) from _acquire_txn's reply."""
+    responses = data.get("responses") or []
+    if data.get("succeeded"):
+        revision = int(data["header"]["revision"])
+    else:
+        revision = int(responses[0]["response_range"]["kvs"][0]["create_revision"])
+    oldest = (responses[1].get("response_range", {}).get("kvs") or [{}])[0]
+    return revision, int(oldest.get("create_revision", 0))
+
+
+def _turn_txn(prefix: bytes, key_b64: str, revision: int) -> dict[str, Any]:
+    """Read-only: our predecessor (newest key older than ours) and our own key."""
+    predecessor = _prefix_range(
+        prefix, max_create_revision=str(revision - 1), sort_order="DESCEND", sort_target="CREATE", limit="1"
+    )
+    return {"compare": [], "success": [{"request_range": predecessor}, {"request_range": {"key": key_b64}}]}
+
+
+def _turn(data: dict[str, Any], revision: int) -> tuple[bool, str | None, int]:
+    """From _turn_txn's reply: (own key alive, predecessor key or None, revision read at)."""
+    responses = data.get("responses") or [{}, {}]
+    own = responses[1].get("response_range", {}).get("kvs") or []
+    alive = bool(own) and int(own[0].get("create_revision", 0)) == revision
+    before = responses[0].get("response_range", {}).get("kvs") or []
+    return alive, (before[0]["key"] if before else None), int(data["header"]["revision"])
+
+
+def _delete_txn(key_b64: str, revision: int | None) -> dict[str, Any]:
+    return {
+        "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": str(revision)}],
+        "success": [{"request_delete_range": {"key": key_b64}}],
+        "failure": [],
+    }
 
 
 class EtcdLock(DistributedLock):
@@ -119,9 +173,12 @@ class EtcdLock(DistributedLock):
         data = self._post("/v3/lease/keepalive", {"ID": lease})
         return int(data.get("result", {}).get("TTL", 0) or 0) > 0
 
-    def _range_prefix(self, **extra: Any) -> dict[str, Any]:
-        body = {"key": _b64(self._prefix), "range_end": _b64(_prefix_end(self._prefix)), **extra}
-        return self._post("/v3/kv/range", body)
+    def _fresh_lease(self) -> str:
+        """The object's lease, renewed to a full ttl, or a new one if it expired."""
+        if self._lease is not None and self._keepalive(self._lease):
+            return self._lease
+        self._lease = self._grant()
+        return self._lease
 
     def _own_key_alive(self) -> bool:
         data = self._post("/v3/kv/range", {"key": _b64(self._key or b"")})
@@ -154,66 +211,37 @@ class EtcdLock(DistributedLock):
     # -- the backend hooks ------------------------------------------------------------------
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
-        lease = self._grant()
+        lease = self._fresh_lease()
         key = self._prefix + format(int(lease), "x").encode()
         key_b64 = _b64(key)
-        owner_range = {
-            "request_range": {
-                "key": _b64(self._prefix),
-                "range_end": _b64(_prefix_end(self._prefix)),
-                "sort_order": "ASCEND",
-                "sort_target": "CREATE",
-                "limit": "1",
-            }
-        }
         done = False
         try:
-            txn = {
-                "compare": [
-                    {"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": "0"}
-                ],
-                "success": [{"request_put": {"key": key_b64, "value": "", "lease": lease}}, owner_range],
-                "failure": [{"request_range": {"key": key_b64}}, owner_range],
-            }
-            data = self._post("/v3/kv/txn", txn)
-            responses = data.get("responses") or []
-            if data.get("succeeded"):
-                revision = int(data["header"]["revision"])
-            else:
-                revision = int(responses[0]["response_range"]["kvs"][0]["create_revision"])
-            owner = (responses[1].get("response_range", {}).get("kvs") or [{}])[0]
-            self._lease, self._key, self._revision = lease, key, revision
-            if int(owner.get("create_revision", 0)) != revision:
-                if not blocking or not self._wait_for_turn(deadline):
-                    return False
-                if not self._own_key_alive():
-                    raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
+            revision, oldest = _acquired_revision(self._post("/v3/kv/txn", _acquire_txn(self._prefix, key_b64, lease)))
+            self._key, self._revision = key, revision
+            if oldest != revision and (not blocking or not self._wait_for_turn(key_b64, deadline)):
+                return False
             self._token = revision
             done = True
             return True
         finally:
             if not done:
-                self._lease = self._key = self._revision = None
+                self._key = self._revision = None
                 try:
                     self._post("/v3/kv/deleterange", {"key": key_b64})
-                    self._revoke(lease)
                 except LockError:
-                    pass  # the lease expires on its own
+                    pass  # the lease ends it
 
-    def _wait_for_turn(self, deadline: float | None) -> bool:
-        """Wait until no key older than ours is left; False at the deadline."""
+    def _wait_for_turn(self, key_b64: str, deadline: float | None) -> bool:
+        """Wait until no key older than ours is left; False at the deadline; LockLost if our key
+        went (the lease expired)."""
         assert self._lease is not None and self._revision is not None
         renew_every = self._ttl / 3
         renewed = time.monotonic()
         while True:
-            data = self._range_prefix(
-                max_create_revision=str(self._revision - 1),
-                sort_order="DESCEND",
-                sort_target="CREATE",
-                limit="1",
-            )
-            kvs = data.get("kvs") or []
-            if not kvs:
+            alive, predecessor, at = _turn(self._post("/v3/kv/txn", _turn_txn(self._prefix, key_b64, self._revision)), self._revision)
+            if not alive:
+                raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
+            if predecessor is None:
                 return True
             now = time.monotonic()
             wait = renew_every - (now - renewed)
@@ -222,28 +250,16 @@ class EtcdLock(DistributedLock):
                     return False
                 wait = min(wait, deadline - now)
             if wait > 0:
-                start = int(data["header"]["revision"]) + 1
-                self._watch_delete(kvs[0]["key"], start, wait)
+                self._watch_delete(predecessor, at + 1, wait)
             if time.monotonic() - renewed >= renew_every:
                 if not self._keepalive(self._lease):
                     raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
                 renewed = time.monotonic()
 
     def _release_impl(self) -> bool:
-        lease, key, revision = self._lease, self._key, self._revision
-        self._lease = self._key = self._revision = None
-        key_b64 = _b64(key or b"")
-        txn = {
-            "compare": [
-                {"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": str(revision)}
-            ],
-            "success": [{"request_delete_range": {"key": key_b64}}],
-            "failure": [],
-        }
-        ours = bool(self._post("/v3/kv/txn", txn).get("succeeded"))
-        if lease is not None:
-            self._revoke(lease)
-        return ours
+        key, revision = self._key, self._revision
+        self._key = self._revision = None
+        return bool(self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision)).get("succeeded"))
 
     def extend(self, ttl: float | None = None) -> None:
         """Renew the lease to its granted ttl.  ``ttl``, if given, must round to the same whole
@@ -262,16 +278,24 @@ class EtcdLock(DistributedLock):
         return self._key is not None and self._own_key_alive()
 
     def _locked_impl(self) -> bool:
-        return int(self._range_prefix(count_only=True).get("count", 0) or 0) > 0
+        data = self._post("/v3/kv/range", _prefix_range(self._prefix, count_only=True))
+        return int(data.get("count", 0) or 0) > 0
 
     def _forget_impl(self) -> None:
-        lease = self._lease
-        self._lease = self._key = self._revision = None
-        if lease is not None:
+        key, revision = self._key, self._revision
+        self._key = self._revision = None
+        if key is not None:
             try:
-                self._revoke(lease)
+                self._post("/v3/kv/txn", _delete_txn(_b64(key), revision))
             except LockError:
                 pass
 
     def _close_impl(self) -> None:
-        self._http.close()
+        lease, self._lease = self._lease, None
+        try:
+            if lease is not None:
+                self._revoke(lease)
+        except LockError:
+            pass  # it expires after one ttl
+        finally:
+            self._http.close()

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .._errors import LockConnectionError, LockError, LockLost
 from .._validate import check_ttl
-from ..etcd import _b64, _prefix_end
+from ..etcd import _acquire_txn, _acquired_revision, _b64, _delete_txn, _prefix_range, _turn, _turn_txn
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncEtcdLock"]
@@ -75,9 +75,14 @@ class AsyncEtcdLock(AsyncDistributedLock):
         data = await self._post("/v3/lease/keepalive", {"ID": lease})
         return int(data.get("result", {}).get("TTL", 0) or 0) > 0
 
-    async def _range_prefix(self, **extra: Any) -> dict[str, Any]:
-        body = {"key": _b64(self._prefix), "range_end": _b64(_prefix_end(self._prefix)), **extra}
-        return await self._post("/v3/kv/range", body)
+    async def _fresh_lease(self) -> str:
+        if self._lease is not None and await self._keepalive(self._lease):
+            return self._lease
+        data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
+        if data.get("error") or not data.get("ID"):
+            raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
+        self._lease = str(data["ID"])
+        return self._lease
 
     async def _own_key_alive(self) -> bool:
         data = await self._post("/v3/kv/range", {"key": _b64(self._key or b"")})
@@ -107,61 +112,37 @@ class AsyncEtcdLock(AsyncDistributedLock):
         return False
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
-        data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
-        if data.get("error") or not data.get("ID"):
-            raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
-        lease = str(data["ID"])
+        lease = await self._fresh_lease()
         key = self._prefix + format(int(lease), "x").encode()
         key_b64 = _b64(key)
-        owner_range = {
-            "request_range": {
-                "key": _b64(self._prefix), "range_end": _b64(_prefix_end(self._prefix)),
-                "sort_order": "ASCEND", "sort_target": "CREATE", "limit": "1",
-            }
-        }
         done = False
         try:
-            txn = {
-                "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": "0"}],
-                "success": [{"request_put": {"key": key_b64, "value": "", "lease": lease}}, owner_range],
-                "failure": [{"request_range": {"key": key_b64}}, owner_range],
-            }
-            data = await self._post("/v3/kv/txn", txn)
-            responses = data.get("responses") or []
-            if data.get("succeeded"):
-                revision = int(data["header"]["revision"])
-            else:
-                revision = int(responses[0]["response_range"]["kvs"][0]["create_revision"])
-            owner = (responses[1].get("response_range", {}).get("kvs") or [{}])[0]
-            self._lease, self._key, self._revision = lease, key, revision
-            if int(owner.get("create_revision", 0)) != revision:
-                if not blocking or not await self._wait_for_turn(deadline):
-                    return False
-                if not await self._own_key_alive():
-                    raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
+            reply = await self._post("/v3/kv/txn", _acquire_txn(self._prefix, key_b64, lease))
+            revision, oldest = _acquired_revision(reply)
+            self._key, self._revision = key, revision
+            if oldest != revision and (not blocking or not await self._wait_for_turn(key_b64, deadline)):
+                return False
             self._token = revision
             done = True
             return True
         finally:
             if not done:
-                self._lease = self._key = self._revision = None
+                self._key = self._revision = None
                 try:
                     await self._post("/v3/kv/deleterange", {"key": key_b64})
-                    await self._revoke(lease)
                 except LockError:
                     pass
 
-    async def _wait_for_turn(self, deadline: float | None) -> bool:
+    async def _wait_for_turn(self, key_b64: str, deadline: float | None) -> bool:
         assert self._lease is not None and self._revision is not None
         renew_every = self._ttl / 3
         renewed = time.monotonic()
         while True:
-            data = await self._range_prefix(
-                max_create_revision=str(self._revision - 1), sort_order="DESCEND",
-                sort_target="CREATE", limit="1",
-            )
-            kvs = data.get("kvs") or []
-            if not kvs:
+            reply = await self._post("/v3/kv/txn", _turn_txn(self._prefix, key_b64, self._revision))
+            alive, predecessor, at = _turn(reply, self._revision)
+            if not alive:
+                raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
+            if predecessor is None:
                 return True
             now = time.monotonic()
             wait = renew_every - (now - renewed)
@@ -170,25 +151,17 @@ class AsyncEtcdLock(AsyncDistributedLock):
                     return False
                 wait = min(wait, deadline - now)
             if wait > 0:
-                await self._watch_delete(kvs[0]["key"], int(data["header"]["revision"]) + 1, wait)
+                await self._watch_delete(predecessor, at + 1, wait)
             if time.monotonic() - renewed >= renew_every:
                 if not await self._keepalive(self._lease):
                     raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
                 renewed = time.monotonic()
 
     async def _release_impl(self) -> bool:
-        lease, key, revision = self._lease, self._key, self._revision
-        self._lease = self._key = self._revision = None
-        key_b64 = _b64(key or b"")
-        txn = {
-            "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": str(revision)}],
-            "success": [{"request_delete_range": {"key": key_b64}}],
-            "failure": [],
-        }
-        ours = bool((await self._post("/v3/kv/txn", txn)).get("succeeded"))
-        if lease is not None:
-            await self._revoke(lease)
-        return ours
+        key, revision = self._key, self._revision
+        self._key = self._revision = None
+        reply = await self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision))
+        return bool(reply.get("succeeded"))
 
     async def extend(self, ttl: float | None = None) -> None:
         if ttl is not None and math.ceil(check_ttl(ttl)) != self._ttl:
@@ -205,16 +178,24 @@ class AsyncEtcdLock(AsyncDistributedLock):
         return self._key is not None and await self._own_key_alive()
 
     async def _locked_impl(self) -> bool:
-        return int((await self._range_prefix(count_only=True)).get("count", 0) or 0) > 0
+        data = await self._post("/v3/kv/range", _prefix_range(self._prefix, count_only=True))
+        return int(data.get("count", 0) or 0) > 0
 
     async def _forget_impl(self) -> None:
-        lease = self._lease
-        self._lease = self._key = self._revision = None
-        if lease is not None:
+        key, revision = self._key, self._revision
+        self._key = self._revision = None
+        if key is not None:
             try:
-                await self._revoke(lease)
+                await self._post("/v3/kv/txn", _delete_txn(_b64(key), revision))
             except LockError:
                 pass
 
     async def _close_impl(self) -> None:
-        await self._http.aclose()
+        lease, self._lease = self._lease, None
+        try:
+            if lease is not None:
+                await self._revoke(lease)
+        except LockError:
+            pass
+        finally:
+            await self._http.aclose()
