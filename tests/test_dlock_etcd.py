@@ -105,11 +105,30 @@ def test_many_cycles_leave_no_lease_behind(etcd_server):
                 assert not b.acquire(blocking=False)  # a refused try revokes its lease too
                 assert not b.acquire(timeout=0.05)  # and so does a timed-out wait
             a.release()
+        assert _leases(endpoint) - before == set()  # release revokes: none left even before close
     finally:
         a.close()
         b.close()
     assert _leases(endpoint) - before == set()
     assert _waiting(endpoint, name) == 0
+
+
+def test_keep_lease_reuses_one_lease_until_close(etcd_server):
+    endpoint = etcd_server.endpoint
+    before = _leases(endpoint)
+    lock = EtcdLock(endpoint, unique_name(), 5, keep_lease=True)
+    try:
+        tokens = []
+        for _ in range(20):
+            with lock:
+                tokens.append(lock.token)
+        assert tokens == sorted(set(tokens))  # a new key, so a new token, every hold
+        assert len(_leases(endpoint) - before) == 1
+    finally:
+        lock.close()
+    assert _leases(endpoint) - before == set()
+    with pytest.raises(TypeError, match="keep_lease must be a bool"):
+        EtcdLock(endpoint, "x", 1, keep_lease="yes")
 
 
 def test_an_unreachable_etcd_is_named():

@@ -1,7 +1,6 @@
 """EtcdLock: etcd's ``concurrency.Mutex`` algorithm over the v3 JSON gateway (httpx).
 
-Acquire: take a lease of ``ttl`` seconds (the lock object's lease, granted once and renewed by
-each later acquire while it lives), then in one transaction create the key
+Acquire: grant a lease of ``ttl`` seconds, then in one transaction create the key
 ``name/<lease-id in hex>`` (only if it does not exist yet) attached to the lease, and read the
 oldest key under ``name/``.  If that is our key, we hold the lock.  Otherwise we wait only for the
 deletion of our *predecessor* (the key with the largest create revision below ours), watching it,
@@ -9,11 +8,14 @@ so waiters are served in FIFO order and a release wakes exactly one waiter.  Eac
 predecessor also re-reads our own key: if the lease expired while waiting, acquire raises
 LockLost.  While waiting, the acquiring thread keeps its lease alive.
 
-Release deletes the key (only if it is still ours: compare on its create revision).  The lease
-stays with the lock object for its next acquire, so an uncontended acquire+release is three
-requests (keep-alive, create, delete); ``close()`` revokes it, and an object that is never closed
-leaves a lease that expires after one ttl (nothing keeps it alive).  A lock that is acquired,
-released and closed leaves no lease behind.  The fencing token is the create revision of our key: etcd revisions only grow, so tokens
+Release deletes the key (only if it is still ours: compare on its create revision) and revokes
+the lease, so no lease is left behind: four requests per uncontended acquire+release.  With
+``keep_lease=True`` the lease stays with the lock object instead (as etcd's Go ``Session`` keeps
+one lease for many locks): the next acquire renews it with one keep-alive, ``close()`` revokes it,
+and an object never closed leaves one lease that expires after a ttl (nothing keeps it alive);
+three requests per cycle.
+
+The fencing token is the create revision of our key: etcd revisions only grow, so tokens
 are strictly increasing across owners (and across all keys of the cluster).
 
 etcd leases are whole seconds: a fractional ``ttl`` is rounded *up* (0.3 -> 1 s), and ``lock.ttl``
@@ -33,7 +35,7 @@ from typing import Any, Callable
 
 from ._base import DistributedLock
 from ._errors import LockConnectionError, LockError, LockLost
-from ._validate import check_ttl
+from ._validate import check_bool, check_ttl
 
 __all__ = ["EtcdLock"]
 
@@ -106,7 +108,8 @@ class EtcdLock(DistributedLock):
 
     ``endpoint``: the gateway's base URL (``http://127.0.0.1:2379``); ``name``: the key prefix;
     ``ttl``: lease seconds (rounded up to whole seconds, > 0); ``request_timeout``: seconds for
-    each HTTP request.  ``token`` is the create revision of this hold's key.
+    each HTTP request; ``keep_lease``: keep the lease between holds (see the module docstring).
+    ``token`` is the create revision of this hold's key.
     """
 
     _kind = "etcd"
@@ -121,6 +124,7 @@ class EtcdLock(DistributedLock):
         auto_renew: bool = False,
         on_lost: Callable[[DistributedLock], object] | None = None,
         request_timeout: float = 5.0,
+        keep_lease: bool = False,
     ) -> None:
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
             raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
@@ -135,6 +139,7 @@ class EtcdLock(DistributedLock):
         self._http = httpx.Client(base_url=self._endpoint, timeout=request_timeout)
         self._prefix = (name + "/").encode()
         self._lease: str | None = None
+        self._keep_lease = check_bool(keep_lease, "keep_lease")
         self._key: bytes | None = None
         self._revision: int | None = None
 
@@ -228,6 +233,7 @@ class EtcdLock(DistributedLock):
                 self._key = self._revision = None
                 try:
                     self._post("/v3/kv/deleterange", {"key": key_b64})
+                    self._drop_lease()
                 except LockError:
                     pass  # the lease ends it
 
@@ -259,7 +265,15 @@ class EtcdLock(DistributedLock):
     def _release_impl(self) -> bool:
         key, revision = self._key, self._revision
         self._key = self._revision = None
-        return bool(self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision)).get("succeeded"))
+        ours = bool(self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision)).get("succeeded"))
+        self._drop_lease()
+        return ours
+
+    def _drop_lease(self) -> None:
+        """Revoke the lease after a hold unless it is kept for the next acquire."""
+        if not self._keep_lease and self._lease is not None:
+            lease, self._lease = self._lease, None
+            self._revoke(lease)
 
     def extend(self, ttl: float | None = None) -> None:
         """Renew the lease to its granted ttl.  ``ttl``, if given, must round to the same whole
@@ -287,6 +301,7 @@ class EtcdLock(DistributedLock):
         if key is not None:
             try:
                 self._post("/v3/kv/txn", _delete_txn(_b64(key), revision))
+                self._drop_lease()
             except LockError:
                 pass
 

@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable
 
 from .._errors import LockConnectionError, LockError, LockLost
-from .._validate import check_ttl
+from .._validate import check_bool, check_ttl
 from ..etcd import _acquire_txn, _acquired_revision, _b64, _delete_txn, _prefix_range, _turn, _turn_txn
 from ._base import AsyncDistributedLock
 
@@ -31,6 +31,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
         auto_renew: bool = False,
         on_lost: Callable[..., object] | None = None,
         request_timeout: float = 5.0,
+        keep_lease: bool = False,
     ) -> None:
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
             raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
@@ -45,6 +46,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
         self._http = httpx.AsyncClient(base_url=self._endpoint, timeout=request_timeout)
         self._prefix = (name + "/").encode()
         self._lease: str | None = None
+        self._keep_lease = check_bool(keep_lease, "keep_lease")
         self._key: bytes | None = None
         self._revision: int | None = None
 
@@ -130,6 +132,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
                 self._key = self._revision = None
                 try:
                     await self._post("/v3/kv/deleterange", {"key": key_b64})
+                    await self._drop_lease()
                 except LockError:
                     pass
 
@@ -161,7 +164,13 @@ class AsyncEtcdLock(AsyncDistributedLock):
         key, revision = self._key, self._revision
         self._key = self._revision = None
         reply = await self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision))
+        await self._drop_lease()
         return bool(reply.get("succeeded"))
+
+    async def _drop_lease(self) -> None:
+        if not self._keep_lease and self._lease is not None:
+            lease, self._lease = self._lease, None
+            await self._revoke(lease)
 
     async def extend(self, ttl: float | None = None) -> None:
         if ttl is not None and math.ceil(check_ttl(ttl)) != self._ttl:
@@ -187,6 +196,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
         if key is not None:
             try:
                 await self._post("/v3/kv/txn", _delete_txn(_b64(key), revision))
+                await self._drop_lease()
             except LockError:
                 pass
 
