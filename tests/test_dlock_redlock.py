@@ -93,27 +93,34 @@ def test_a_node_restarted_empty_does_not_let_a_second_owner_in(nodes):
         b.close()
 
 
-def test_one_executor_serves_every_call(redlock_nodes):
+def test_rounds_use_no_threads_and_survive_a_script_flush(redlock_nodes):
+    import threading
+
     clients = [redis.Redis.from_url(s.url, socket_timeout=1) for s in redlock_nodes]
     lock = _lock(clients, unique_name())
     try:
+        threads = threading.active_count()
         for _ in range(20):
             assert lock.acquire()
+            assert threading.active_count() == threads  # pipelined I/O, not an executor
             lock.release()
-        first = lock._executor
-        assert lock.acquire()
-        assert lock._executor is first
+        for client in clients:
+            client.script_flush()
+        assert lock.acquire(blocking=False)  # NOSCRIPT: the round falls back to EVAL
+        lock.extend()
+        assert lock.owned()
         lock.release()
     finally:
         lock.close()
         for client in clients:
             client.close()
-    assert lock._executor is None
 
 
 def test_bad_arguments(redlock_nodes):
-    clients = [redis.Redis.from_url(s.url) for s in redlock_nodes]
+    clients = [redis.Redis.from_url(s.url, socket_timeout=1) for s in redlock_nodes]
     try:
+        with pytest.raises(ValueError, match="clients must have a socket_timeout"):
+            Redlock([redis.Redis.from_url(redlock_nodes[0].url)], "x", 1)
         with pytest.raises(ValueError, match="clients must be a non-empty"):
             Redlock([], "x", 1)
         with pytest.raises(TypeError, match="clients must be redis.Redis"):

@@ -1,8 +1,12 @@
 """Redlock: one lock over N independent Redis nodes, held when a majority agrees.
 
 The algorithm as the Redis documentation gives it: take ``SET name value NX PX ttl`` on every node
-in parallel (one executor per Redlock object, reused by every call), each node bounded by
-``node_timeout`` so a frozen node cannot stall the caller; the lock is held when at least
+in parallel, bounded by ``node_timeout`` so a frozen node cannot stall the caller.  "In parallel"
+is pipelined non-blocking I/O, no threads: a round writes its command to one connection of every
+node, then waits for the replies together until the round's deadline (a node that has not
+answered by then is counted as failed and its connection dropped, so a late reply can never be
+read by a later command).  Every client needs a ``socket_timeout`` (it bounds connecting and the
+rare script reload); the lock is held when at least
 ``N // 2 + 1`` nodes said yes and the validity left, ``ttl - elapsed - drift`` (drift = 1% of ttl
 + 2 ms, all on the monotonic clock), is positive.  Otherwise the value is deleted from every node
 (compare-and-delete, so no partial hold is left) and, when blocking, tried again after a random
@@ -21,17 +25,17 @@ untimed one, so a dead majority is reported instead of waited on forever.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
-import threading
+import selectors
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
 from ._base import DistributedLock
 from ._errors import LockError, QuorumNotReached
 from ._validate import check_ttl
-from .redis import _redis_errors, describe_client
+from .redis import describe_client
 
 __all__ = ["Redlock"]
 
@@ -52,11 +56,11 @@ _ANSWERED_NO = object()
 class Redlock(DistributedLock):
     """A lock over independent Redis nodes (see DistributedLock for the methods; ``token`` is None).
 
-    ``clients``: one ``redis.Redis`` per node (give them a ``socket_timeout``: a call stuck on a
-    frozen node occupies an executor thread until its socket times out); ``node_timeout``: how
-    long one round waits for the nodes (default: ttl/10, at most 0.2 s); ``retry_delay``: the
-    most a blocking acquire sleeps between rounds (random, default 0.1 s).  ``close()`` shuts the
-    executor down (and closes the clients when the lock created them).
+    ``clients``: one ``redis.Redis`` per node, each with a ``socket_timeout`` (ValueError
+    otherwise: without one, connecting to a frozen node could block forever); ``node_timeout``:
+    how long one round waits for the nodes (default: ttl/10, at most 0.2 s); ``retry_delay``: the
+    most a blocking acquire sleeps between rounds (random, default 0.1 s).  ``close()`` closes
+    the clients when the lock created them (``lock_from_url``).
     """
 
     _kind = "redlock"
@@ -81,6 +85,11 @@ class Redlock(DistributedLock):
         for client in clients:
             if not hasattr(client, "register_script"):
                 raise TypeError(f"clients must be redis.Redis objects, got {type(client).__name__}")
+            if not client.connection_pool.connection_kwargs.get("socket_timeout"):
+                raise ValueError(
+                    f"clients must have a socket_timeout ({describe_client(client)} has none): "
+                    "redis.Redis(..., socket_timeout=0.2), so a frozen node cannot stall a call"
+                )
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._node_timeout = (
             min(0.2, max(0.01, self._ttl / 10)) if node_timeout is None
@@ -93,18 +102,12 @@ class Redlock(DistributedLock):
         self._clients = clients
         self._owns_clients = owns_clients
         self._quorum = len(clients) // 2 + 1
-        self._scripts = [
-            {
-                kind: client.register_script(source)
-                for kind, source in (
-                    ("acquire", _ACQUIRE), ("release", _RELEASE), ("extend", _EXTEND), ("owned", _OWNED)
-                )
-            }
-            for client in clients
-        ]
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
+        self._scripts = {
+            kind: (hashlib.sha1(source.encode()).hexdigest(), source)
+            for kind, source in (("acquire", _ACQUIRE), ("release", _RELEASE), ("extend", _EXTEND), ("owned", _OWNED))
+        }
         self._closed = False
+        self._suspects: set[int] = set()  # nodes that failed their last round: contacted last
         self._value: str | None = None
         self._valid_until = 0.0
 
@@ -122,46 +125,84 @@ class Redlock(DistributedLock):
 
     # -- fan-out ----------------------------------------------------------------------------
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._closed:
-                raise LockError(f"{self._name!r}: this Redlock is closed")
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=4 * len(self._clients), thread_name_prefix=f"ftsync-redlock:{self._name}"
-                )
-            return self._executor
-
     def _on_all(self, script: str, args: list[Any], keys: list[str] | None = None) -> tuple[int, int, list[str]]:
-        """Run one script on every node in parallel within node_timeout.
+        """Run one script on every node at once, within node_timeout.
 
         Returns (nodes that returned a true result, nodes that answered at all, problems).
         """
+        sha, source = self._scripts[script]
         keys = keys or [self._name]
-
-        def run(index: int) -> Any:
-            return self._scripts[index][script](keys=keys, args=args)
-
-        pool = self._pool()
-        futures = {pool.submit(run, index): index for index in range(len(self._clients))}
-        done, not_done = wait(futures, timeout=self._node_timeout)
+        results = self._round(("EVALSHA", sha, len(keys), *keys, *args), ("EVAL", source, len(keys), *keys, *args))
         yes = answered = 0
         problems = []
-        for future in futures:
-            client = self._clients[futures[future]]
-            if future in not_done:
-                future.cancel()
-                problems.append(f"{describe_client(client)}: no answer within {self._node_timeout:g} s")
-                continue
-            exc = future.exception()
-            if exc is None:
+        for client, (ok, value) in zip(self._clients, results):
+            if ok:
                 answered += 1
-                yes += bool(future.result())
-            elif isinstance(exc, _redis_errors()):
-                problems.append(f"{describe_client(client)}: {exc}")
+                yes += bool(value)
             else:
-                problems.append(f"{describe_client(client)}: {type(exc).__name__}: {exc}")
+                problems.append(f"{describe_client(client)}: {value}")
         return yes, answered, problems
+
+    def _round(self, command: tuple[Any, ...], fallback: tuple[Any, ...] | None = None) -> list[tuple[bool, Any]]:
+        """Send ``command`` to every node, then collect the replies until the round's deadline.
+
+        One (answered, reply or problem) per node; a node that answered with an error counts as
+        answered with a no.  ``fallback`` is sent instead when a node answers NOSCRIPT (its
+        script cache was flushed, or it restarted).
+        """
+        import redis.exceptions as rex
+
+        failures = (rex.ConnectionError, rex.TimeoutError, OSError)
+        if self._closed:
+            raise LockError(f"{self._name!r}: this Redlock is closed")
+        deadline = time.monotonic() + self._node_timeout
+        silent = f"no answer within {self._node_timeout:g} s"
+        results: list[tuple[bool, Any]] = [(False, silent)] * len(self._clients)
+        conns: dict[int, Any] = {}
+        selector = selectors.DefaultSelector()
+        suspects = self._suspects
+        order = [i for i in range(len(self._clients)) if i not in suspects] + sorted(suspects)
+        try:
+            for index in order:  # a frozen node may block connecting: contact it last
+                client = self._clients[index]
+                try:
+                    conns[index] = conn = _get_connection(client.connection_pool)
+                    conn.send_command(*command)
+                    selector.register(conn._sock, selectors.EVENT_READ, index)
+                except failures as exc:
+                    results[index] = (False, str(exc) or type(exc).__name__)
+            waiting = len(selector.get_map())
+            while waiting:
+                # past the deadline, one last look collects replies that have already arrived
+                remaining = max(0.0, deadline - time.monotonic())
+                ready = selector.select(remaining)
+                if not ready and remaining == 0:
+                    break
+                for key, _events in ready:
+                    index = key.data
+                    conn = conns[index]
+                    selector.unregister(key.fileobj)
+                    waiting -= 1
+                    try:
+                        try:
+                            results[index] = (True, conn.read_response())
+                        except rex.NoScriptError:
+                            if fallback is None:
+                                raise
+                            conn.send_command(*fallback)
+                            results[index] = (True, conn.read_response())
+                    except rex.ResponseError:
+                        results[index] = (True, 0)
+                    except failures as exc:
+                        results[index] = (False, str(exc) or type(exc).__name__)
+        finally:
+            selector.close()
+            for index, conn in conns.items():
+                if not results[index][0]:
+                    conn.disconnect()  # a late reply must never be read by a later command
+                self._clients[index].connection_pool.release(conn)
+        self._suspects = {i for i, (answered, _) in enumerate(results) if not answered}
+        return results
 
     # -- backend hooks ----------------------------------------------------------------------
 
@@ -218,14 +259,8 @@ class Redlock(DistributedLock):
         return yes >= self._quorum and time.monotonic() < self._valid_until
 
     def _locked_impl(self) -> bool:
-        def exists(index: int) -> int:
-            return int(self._clients[index].exists(self._name))
-
-        pool = self._pool()
-        futures = [pool.submit(exists, index) for index in range(len(self._clients))]
-        done, _ = wait(futures, timeout=self._node_timeout)
-        held = sum(f.result() for f in done if f.exception() is None)
-        return held >= self._quorum
+        results = self._round(("EXISTS", self._name))
+        return sum(1 for ok, value in results if ok and value) >= self._quorum
 
     def _forget_impl(self) -> None:
         value, self._value = self._value, None
@@ -236,11 +271,14 @@ class Redlock(DistributedLock):
                 pass
 
     def _close_impl(self) -> None:
-        with self._executor_lock:
-            self._closed = True
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        self._closed = True
         if self._owns_clients:
             for client in self._clients:
                 client.close()
+
+
+def _get_connection(pool: Any) -> Any:
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py 5.0 wants a command name
+        return pool.get_connection("EVALSHA")
