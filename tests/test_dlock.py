@@ -155,7 +155,7 @@ def test_with_reports_a_lost_lock_at_exit(dlock_env):
 @kinds
 def test_threads_count_exactly_under_the_lock(dlock_env):
     name = unique_name()
-    threads, rounds = 4, 50
+    threads, rounds = 4, (25 if dlock_env.kind == "etcd" else 50)
     locks = [dlock_env.new(name, 10) for _ in range(threads)]
     box = {"n": 0, "inside": 0, "overlap": 0}
 

@@ -9,13 +9,13 @@ from dlock_support import unique_name
 
 from patterns.dlock import QuorumNotReached, Redlock
 
-BOUND = 1.5  # seconds an acquire may take with frozen nodes (node_timeout 0.2 s per round)
+BOUND = 1.0  # seconds an acquire may take with frozen nodes (node_timeout 0.1 s per round)
 
 
 @pytest.fixture
 def nodes(redis_servers):
     servers = redis_servers(3)
-    clients = [redis.Redis.from_url(s.url, socket_timeout=0.2) for s in servers]
+    clients = [redis.Redis.from_url(s.url, socket_timeout=0.1) for s in servers]
     yield servers, clients
     for server in servers:
         server.resume()
@@ -24,6 +24,7 @@ def nodes(redis_servers):
 
 
 def _lock(clients, name, ttl=5, **options):
+    options.setdefault("node_timeout", 0.1)
     return Redlock(clients, name, ttl, **options)
 
 
