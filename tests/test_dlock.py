@@ -248,3 +248,28 @@ def test_memory_lock_exact_count_without_the_gil():
 
     run_threads(8, body)
     assert box[0] == 4000
+
+
+def test_memory_lock_loses_no_update_and_the_control_does():
+    """MemoryLock lives in one process, so its lost-update test uses 4 threads x 200."""
+    name = unique_name()
+
+    def count(use_lock):
+        locks = [MemoryLock(name, 10) for _ in range(4)]
+        box = [0]
+
+        def body(index):
+            for _ in range(200):
+                if use_lock:
+                    locks[index].acquire()
+                value = box[0]
+                time.sleep(0.00005)
+                box[0] = value + 1
+                if use_lock:
+                    locks[index].release()
+
+        run_threads(4, body)
+        return box[0]
+
+    assert count(False) < 800, "the no-lock control lost no update: the test proves nothing"
+    assert count(True) == 800
