@@ -169,7 +169,8 @@ class DistributedLock:
                 with self._state:
                     self._held = True
                     self._lost_reason = None
-                    self.lost.clear()
+                    if self.lost.is_set():
+                        self.lost.clear()
                     if self._auto_renew:
                         self._start_renewer()
             return got
@@ -285,6 +286,8 @@ class DistributedLock:
         thread.start()
 
     def _stop_renewer(self) -> None:
+        if self._renewer is None:  # only acquire() starts one, and it is not running now
+            return
         with self._state:
             thread, self._renewer = self._renewer, None
             self._renew_stop.set()

@@ -129,6 +129,8 @@ class RedisLock(DistributedLock):
         self._owns_client = owns_client
         self._keys = [name, f"{name}:fence"]
         self._wake_key = f"{name}:wake"
+        self._release_keys = [name, self._wake_key]
+        self._ttl_ms = _ms(self._ttl)
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
         self._extend_script = client.register_script(_EXTEND)
@@ -142,7 +144,7 @@ class RedisLock(DistributedLock):
         return self._client
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
-        ttl_ms = _ms(self._ttl)
+        ttl_ms = self._ttl_ms
         while True:
             value = secrets.token_hex(16)
             try:
@@ -174,14 +176,7 @@ class RedisLock(DistributedLock):
 
     def _release_impl(self) -> bool:
         value, self._value = self._value, None
-        return bool(
-            call(
-                self._client,
-                self._release_script,
-                keys=[self._keys[0], self._wake_key],
-                args=[value, _WAKE_TTL_MS],
-            )
-        )
+        return bool(call(self._client, self._release_script, keys=self._release_keys, args=[value, _WAKE_TTL_MS]))
 
     def _extend_impl(self, ttl: float) -> bool:
         return bool(
