@@ -5,7 +5,7 @@ import redis
 
 from dlock_support import unique_name
 
-from patterns.dlock import LockConnectionError, LockNotOwned, RedisLock
+from patterns.dlock import LockConnectionError, LockLost, LockNotOwned, RedisLock
 
 
 @pytest.fixture
@@ -62,3 +62,40 @@ def test_a_dead_server_is_named_and_nothing_reports_success(redis_servers):
 def test_client_type_is_checked():
     with pytest.raises(TypeError, match="client must be a redis.Redis"):
         RedisLock("redis://localhost", "x", 5)
+
+
+def test_auto_renew_marks_the_lock_lost_when_the_server_stays_away(redis_servers):
+    (server,) = redis_servers(1)
+    client = redis.Redis.from_url(server.url, socket_timeout=0.1, socket_connect_timeout=0.1)
+    lost = []
+    try:
+        lock = RedisLock(client, unique_name(), 0.6, auto_renew=True, on_lost=lost.append)
+        lock.acquire()
+        server.kill()
+        assert lock.lost.wait(3)  # within about one ttl of failed renewals, never silently
+        assert lost == [lock]
+        with pytest.raises(LockLost):
+            lock.extend()
+        lock.close()  # forgets the lost hold quietly and joins the renewal thread
+    finally:
+        client.close()
+
+
+def test_the_hold_belongs_to_the_object_not_the_thread(client):
+    import threading
+
+    lock = RedisLock(client, unique_name(), 5)
+    lock.acquire()
+    token = lock.token
+    seen = []
+
+    def other_thread():
+        seen.append((lock.owned(), lock.token))
+        lock.extend()
+        lock.release()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen == [(True, token)]
+    assert not lock.locked()

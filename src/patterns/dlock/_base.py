@@ -229,8 +229,16 @@ class DistributedLock:
         clients (``lock_from_url``)."""
         try:
             with self._state:
-                held = self._held
-            if held:
+                held, lost = self._held, self.lost.is_set()
+            if held and lost:  # nothing of ours to release: drop what is left, best effort
+                self._stop_renewer()
+                try:
+                    self._forget_impl()
+                except LockError:
+                    pass
+                with self._state:
+                    self._held, self._token = False, None
+            elif held:
                 try:
                     self.release()
                 except LockNotOwned:

@@ -152,7 +152,14 @@ class AsyncDistributedLock:
     async def aclose(self) -> None:
         """Release if held (a lost hold is forgotten quietly), stop renewing, close owned clients."""
         try:
-            if self._held:
+            if self._held and self.lost.is_set():  # nothing of ours to release: drop the rest
+                await self._stop_renewer()
+                try:
+                    await self._forget_impl()
+                except LockError:
+                    pass
+                self._held, self._token = False, None
+            elif self._held:
                 try:
                     await self.release()
                 except LockNotOwned:
