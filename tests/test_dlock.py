@@ -192,7 +192,8 @@ def test_contended_lock_hands_over_quickly(dlock_env):
     released = time.monotonic()
     a.release()
     waiter.join()
-    assert got and got[0] - released < 0.15
+    # woken by the release (Redlock has no wake-up: it retries within retry_delay, 0.1 s)
+    assert got and got[0] - released < (0.3 if dlock_env.kind == "redlock" else 0.15)
     b.release()
 
 
