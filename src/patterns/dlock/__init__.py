@@ -12,7 +12,8 @@ Which to use:
 - **MemoryLock** inside one process: development and tests, the same semantics.
 
 ``lock_from_url(url, name, ttl)`` builds any of them from ``redis://``, ``redlock://h1,h2,h3``,
-``etcd://`` or ``memory://``.  Redis needs the ``redis`` extra, etcd the ``etcd`` extra (httpx);
+``etcd://`` or ``memory://``.  :mod:`patterns.dlock.aio` has the asyncio twins (``AsyncRedisLock``,
+``AsyncRedlock``, ``AsyncEtcdLock``, ``AsyncMemoryLock`` and its own ``lock_from_url``).  Redis needs the ``redis`` extra, etcd the ``etcd`` extra (httpx);
 they are imported only when the lock kind is used.
 """
 
