@@ -62,7 +62,7 @@ def summary(request):
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or not OPS:
+    if reporter is None or not (OPS or CONTENDED):
         return
     if capture is not None:
         with capture.global_and_fixture_disabled():
