@@ -1,10 +1,21 @@
 """RedisLock: one Redis server, ``SET key token NX PX`` with a fencing counter.
 
-Keys used for a lock named ``name``: ``name`` (the hold: a random 128-bit value, with the ttl),
-``name:fence`` (the fencing counter, INCRed by every successful acquire, never expires) and
-``name:wake`` (a wake-up list: a release pushes one item, a waiter BLPOPs it, so a contended lock
-changes hands in milliseconds; waiters also poll with jitter in case a wake-up is missed or the
-holder's ttl runs out without a release).
+Keys used for a lock named ``name``:
+
+- ``name``: the hold, a random 128-bit value with the ttl;
+- ``name:fence``: the fencing counter, INCRed by every successful acquire, never expires;
+- ``name:waiting``: set by every acquire attempt that fails, for a little longer than a waiter
+  sleeps between attempts, so a release knows whether anyone may be waiting;
+- ``name:wake``: a wake-up list.  A release that sees ``name:waiting`` pushes one item, and
+  Redis hands it to the waiter blocked longest in BLPOP, so a contended lock changes hands in
+  milliseconds.  Waiters also poll with jitter, in case a wake-up is missed or a holder's ttl
+  runs out without a release;
+- ``name:handoff``: for 50 ms after such a release the lock is reserved for the woken waiter, so
+  an owner that releases and at once acquires again cannot barge ahead of it and waiters are
+  served about in arrival order.  If nobody took the wake-up item, the next acquire takes it and
+  the lock in one step.
+
+An uncontended acquire+release touches only ``name`` and ``name:fence``.
 
 Every script runs through EVALSHA with a NOSCRIPT fallback (redis-py's ``register_script``).
 Release and extend compare the stored value with this hold's own, so a late caller never deletes
@@ -29,19 +40,35 @@ __all__ = ["RedisLock"]
 
 T = TypeVar("T")
 
+# KEYS: lock, fence counter, wake list, hand-off marker, waiting marker
+# ARGV: value, ttl ms, the wake-up item this caller was handed (or ""), waiting marker ms
 _ACQUIRE = """
+local heir = redis.call('GET', KEYS[4])
+if heir and heir ~= ARGV[3] then
+  if redis.call('LLEN', KEYS[3]) == 0 then
+    redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
+    return {0, redis.call('PTTL', KEYS[4])}
+  end
+  redis.call('DEL', KEYS[3])
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if heir then redis.call('DEL', KEYS[4]) end
   return {1, redis.call('INCR', KEYS[2])}
 end
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
 return {0, redis.call('PTTL', KEYS[1])}
 """
 
+# KEYS: lock, wake list, hand-off marker, waiting marker; ARGV: value, wake list ttl ms, hand-off ms
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('DEL', KEYS[2])
-  redis.call('RPUSH', KEYS[2], '1')
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  if redis.call('EXISTS', KEYS[4]) == 1 then
+    redis.call('DEL', KEYS[2])
+    redis.call('RPUSH', KEYS[2], ARGV[1])
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+    redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3])
+  end
   return 1
 end
 return 0
@@ -61,6 +88,7 @@ return 0
 
 _POLL_MAX = 0.25  # longest single wait for a wake-up before trying again
 _WAKE_TTL_MS = 10_000  # an unclaimed wake-up item disappears after this
+_HANDOFF_MS = 50  # how long a woken waiter has the lock reserved for it
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
@@ -129,7 +157,8 @@ class RedisLock(DistributedLock):
         self._owns_client = owns_client
         self._keys = [name, f"{name}:fence"]
         self._wake_key = f"{name}:wake"
-        self._release_keys = [name, self._wake_key]
+        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:handoff", f"{name}:waiting"]
+        self._release_keys = [name, self._wake_key, f"{name}:handoff", f"{name}:waiting"]
         self._ttl_ms = _ms(self._ttl)
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
@@ -138,6 +167,7 @@ class RedisLock(DistributedLock):
         self._value: str | None = None
         socket_timeout = _socket_timeout(client)
         self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
+        self._waiting_ms = _ms(self._poll_max * 2 + 0.1)  # outlives a waiter's sleep between tries
 
     @property
     def client(self) -> Any:
@@ -145,12 +175,12 @@ class RedisLock(DistributedLock):
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
         ttl_ms = self._ttl_ms
+        heir = ""  # the wake-up item this waiter was handed, if any
         while True:
             value = secrets.token_hex(16)
             try:
-                got, number = call(
-                    self._client, self._acquire_script, keys=self._keys, args=[value, ttl_ms]
-                )
+                args = [value, ttl_ms, heir, self._waiting_ms]
+                got, number = call(self._client, self._acquire_script, keys=self._acquire_keys, args=args)
             except LockConnectionError:
                 self._cleanup(value)  # the SET may have happened and only the reply was lost
                 raise
@@ -165,18 +195,22 @@ class RedisLock(DistributedLock):
                     return False
                 wait = min(wait, remaining)
             wait *= random.uniform(0.8, 1.0)  # jitter, so pollers spread out
+            heir = ""
             if wait >= 0.001:
-                call(self._client, self._client.blpop, [self._wake_key], timeout=round(wait, 3))
+                woken = call(self._client, self._client.blpop, [self._wake_key], timeout=round(wait, 3))
+                if woken:
+                    heir = woken[1]
 
     def _cleanup(self, value: str) -> None:
         try:
-            self._release_script(keys=[self._keys[0], self._wake_key], args=[value, _WAKE_TTL_MS])
+            self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
         except Exception:  # noqa: BLE001 - best effort; the ttl ends it anyway
             pass
 
     def _release_impl(self) -> bool:
         value, self._value = self._value, None
-        return bool(call(self._client, self._release_script, keys=self._release_keys, args=[value, _WAKE_TTL_MS]))
+        args = [value, _WAKE_TTL_MS, _HANDOFF_MS]
+        return bool(call(self._client, self._release_script, keys=self._release_keys, args=args))
 
     def _extend_impl(self, ttl: float) -> bool:
         return bool(

@@ -8,7 +8,7 @@ import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 from .._errors import LockConnectionError
-from ..redis import _ACQUIRE, _EXTEND, _OWNED, _POLL_MAX, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
+from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _OWNED, _POLL_MAX, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
 from ..redis import _socket_timeout, describe_client
 from ._base import AsyncDistributedLock
 
@@ -47,6 +47,8 @@ class AsyncRedisLock(AsyncDistributedLock):
         self._owns_client = owns_client
         self._keys = [name, f"{name}:fence"]
         self._wake_key = f"{name}:wake"
+        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:handoff", f"{name}:waiting"]
+        self._release_keys = [name, self._wake_key, f"{name}:handoff", f"{name}:waiting"]
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
         self._extend_script = client.register_script(_EXTEND)
@@ -54,6 +56,7 @@ class AsyncRedisLock(AsyncDistributedLock):
         self._value: str | None = None
         socket_timeout = _socket_timeout(client)
         self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
+        self._waiting_ms = _ms(self._poll_max * 2 + 0.1)
 
     @property
     def client(self) -> Any:
@@ -61,12 +64,12 @@ class AsyncRedisLock(AsyncDistributedLock):
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
         ttl_ms = _ms(self._ttl)
+        heir = ""
         while True:
             value = secrets.token_hex(16)
             try:
-                got, number = await call(
-                    self._client, self._acquire_script(keys=self._keys, args=[value, ttl_ms])
-                )
+                args = [value, ttl_ms, heir, self._waiting_ms]
+                got, number = await call(self._client, self._acquire_script(keys=self._acquire_keys, args=args))
             except LockConnectionError:
                 await self._cleanup(value)
                 raise
@@ -81,18 +84,21 @@ class AsyncRedisLock(AsyncDistributedLock):
                     return False
                 wait = min(wait, remaining)
             wait *= random.uniform(0.8, 1.0)
+            heir = ""
             if wait >= 0.001:
-                await call(self._client, self._client.blpop([self._wake_key], timeout=round(wait, 3)))
+                woken = await call(self._client, self._client.blpop([self._wake_key], timeout=round(wait, 3)))
+                if woken:
+                    heir = woken[1]
 
     async def _cleanup(self, value: str) -> None:
         try:
-            await self._release_script(keys=[self._keys[0], self._wake_key], args=[value, _WAKE_TTL_MS])
+            await self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
         except Exception:  # noqa: BLE001 - best effort; the ttl ends it anyway
             pass
 
     async def _release_impl(self) -> bool:
         value, self._value = self._value, None
-        script = self._release_script(keys=[self._keys[0], self._wake_key], args=[value, _WAKE_TTL_MS])
+        script = self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
         return bool(await call(self._client, script))
 
     async def _extend_impl(self, ttl: float) -> bool:
