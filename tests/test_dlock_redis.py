@@ -99,3 +99,24 @@ def test_the_hold_belongs_to_the_object_not_the_thread(client):
     thread.join()
     assert seen == [(True, token)]
     assert not lock.locked()
+
+
+def test_a_releasing_owner_cannot_barge_ahead_of_the_waiter_it_woke(client):
+    import threading
+    import time
+
+    name = unique_name()
+    a, b = RedisLock(client, name, 5), RedisLock(client, name, 5)
+    a.acquire()
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(b.acquire(timeout=5)))
+    waiter.start()
+    time.sleep(0.3)  # b has failed once and is blocked waiting for a wake-up
+    a.release()
+    assert not a.acquire(blocking=False)  # reserved for b, whom the release woke
+    waiter.join()
+    assert got == [True] and b.owned()
+    b.release()
+    assert a.acquire(blocking=False)  # nobody waits now: no reservation in the way
+    a.release()
+    assert client.exists(name) == 0
