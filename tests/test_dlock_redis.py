@@ -117,6 +117,5 @@ def test_a_releasing_owner_cannot_barge_ahead_of_the_waiter_it_woke(client):
     waiter.join()
     assert got == [True] and b.owned()
     b.release()
-    assert a.acquire(blocking=False)  # nobody waits now: no reservation in the way
+    assert a.acquire(blocking=False)  # nobody took b's release's wake-up: no reservation in the way
     a.release()
-    assert client.exists(name) == 0

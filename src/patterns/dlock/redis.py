@@ -9,13 +9,14 @@ Keys used for a lock named ``name``:
 - ``name:wake``: a wake-up list.  A release that sees ``name:waiting`` pushes one item, and
   Redis hands it to the waiter blocked longest in BLPOP, so a contended lock changes hands in
   milliseconds.  Waiters also poll with jitter, in case a wake-up is missed or a holder's ttl
-  runs out without a release;
-- ``name:handoff``: for 50 ms after such a release the lock is reserved for the woken waiter, so
-  an owner that releases and at once acquires again cannot barge ahead of it and waiters are
-  served about in arrival order.  If nobody took the wake-up item, the next acquire takes it and
-  the lock in one step.
+  runs out without a release.
 
-An uncontended acquire+release touches only ``name`` and ``name:fence``.
+Such a release does not delete ``name``: for 50 ms it leaves ``handoff:<item>`` there, the lock
+reserved for the waiter holding that wake-up item, so an owner that releases and at once
+acquires again cannot barge ahead of it and waiters are served about in arrival order
+(``locked()`` says False meanwhile: a reservation is not a hold).  If nobody took the item, the next acquire takes it and the
+lock in one step.  An uncontended acquire+release is one SET NX PX + INCR and one
+compare-and-delete, touching only ``name`` and ``name:fence``.
 
 Every script runs through EVALSHA with a NOSCRIPT fallback (redis-py's ``register_script``).
 Release and extend compare the stored value with this hold's own, so a late caller never deletes
@@ -40,34 +41,34 @@ __all__ = ["RedisLock"]
 
 T = TypeVar("T")
 
-# KEYS: lock, fence counter, wake list, hand-off marker, waiting marker
+# KEYS: lock, fence counter, wake list, waiting marker
 # ARGV: value, ttl ms, the wake-up item this caller was handed (or ""), waiting marker ms
 _ACQUIRE = """
-local heir = redis.call('GET', KEYS[4])
-if heir and heir ~= ARGV[3] then
-  if redis.call('LLEN', KEYS[3]) == 0 then
-    redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
-    return {0, redis.call('PTTL', KEYS[4])}
-  end
-  redis.call('DEL', KEYS[3])
-end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if heir then redis.call('DEL', KEYS[4]) end
   return {1, redis.call('INCR', KEYS[2])}
 end
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, 8) == 'handoff:' then
+  if held == 'handoff:' .. ARGV[3] or redis.call('LLEN', KEYS[3]) > 0 then
+    redis.call('DEL', KEYS[3])
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return {1, redis.call('INCR', KEYS[2])}
+  end
+end
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
 return {0, redis.call('PTTL', KEYS[1])}
 """
 
-# KEYS: lock, wake list, hand-off marker, waiting marker; ARGV: value, wake list ttl ms, hand-off ms
+# KEYS: lock, wake list, waiting marker; ARGV: value, wake list ttl ms, hand-off ms
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if redis.call('EXISTS', KEYS[4]) == 1 then
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('SET', KEYS[1], 'handoff:' .. ARGV[1], 'PX', ARGV[3])
     redis.call('DEL', KEYS[2])
     redis.call('RPUSH', KEYS[2], ARGV[1])
     redis.call('PEXPIRE', KEYS[2], ARGV[2])
-    redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3])
+  else
+    redis.call('DEL', KEYS[1])
   end
   return 1
 end
@@ -78,6 +79,12 @@ _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
+return 0
+"""
+
+_LOCKED = """
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, 8) ~= 'handoff:' then return 1 end
 return 0
 """
 
@@ -157,13 +164,14 @@ class RedisLock(DistributedLock):
         self._owns_client = owns_client
         self._keys = [name, f"{name}:fence"]
         self._wake_key = f"{name}:wake"
-        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:handoff", f"{name}:waiting"]
-        self._release_keys = [name, self._wake_key, f"{name}:handoff", f"{name}:waiting"]
+        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:waiting"]
+        self._release_keys = [name, self._wake_key, f"{name}:waiting"]
         self._ttl_ms = _ms(self._ttl)
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
         self._extend_script = client.register_script(_EXTEND)
         self._owned_script = client.register_script(_OWNED)
+        self._locked_script = client.register_script(_LOCKED)
         self._value: str | None = None
         socket_timeout = _socket_timeout(client)
         self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
@@ -221,7 +229,7 @@ class RedisLock(DistributedLock):
         return bool(call(self._client, self._owned_script, keys=self._keys[:1], args=[self._value]))
 
     def _locked_impl(self) -> bool:
-        return bool(call(self._client, self._client.exists, self._name))
+        return bool(call(self._client, self._locked_script, keys=[self._name]))
 
     def _forget_impl(self) -> None:
         value, self._value = self._value, None

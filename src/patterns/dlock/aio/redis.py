@@ -8,7 +8,7 @@ import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 from .._errors import LockConnectionError
-from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _OWNED, _POLL_MAX, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
+from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _LOCKED, _OWNED, _POLL_MAX, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
 from ..redis import _socket_timeout, describe_client
 from ._base import AsyncDistributedLock
 
@@ -47,12 +47,13 @@ class AsyncRedisLock(AsyncDistributedLock):
         self._owns_client = owns_client
         self._keys = [name, f"{name}:fence"]
         self._wake_key = f"{name}:wake"
-        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:handoff", f"{name}:waiting"]
-        self._release_keys = [name, self._wake_key, f"{name}:handoff", f"{name}:waiting"]
+        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:waiting"]
+        self._release_keys = [name, self._wake_key, f"{name}:waiting"]
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
         self._extend_script = client.register_script(_EXTEND)
         self._owned_script = client.register_script(_OWNED)
+        self._locked_script = client.register_script(_LOCKED)
         self._value: str | None = None
         socket_timeout = _socket_timeout(client)
         self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
@@ -109,7 +110,7 @@ class AsyncRedisLock(AsyncDistributedLock):
         return bool(await call(self._client, self._owned_script(keys=self._keys[:1], args=[self._value])))
 
     async def _locked_impl(self) -> bool:
-        return bool(await call(self._client, self._client.exists(self._name)))
+        return bool(await call(self._client, self._locked_script(keys=[self._name])))
 
     async def _forget_impl(self) -> None:
         value, self._value = self._value, None
