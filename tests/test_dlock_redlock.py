@@ -133,3 +133,26 @@ def test_bad_arguments(redlock_nodes):
     finally:
         for client in clients:
             client.close()
+
+
+def test_extend_without_a_quorum_answering_says_so_instead_of_guessing_lost(nodes):
+    servers, clients = nodes
+    lock = _lock(clients, unique_name())
+    try:
+        assert lock.acquire(blocking=False)
+        servers[0].pause()
+        servers[1].pause()
+        with pytest.raises(QuorumNotReached, match="1 of 3 nodes answered"):
+            lock.extend()
+        with pytest.raises(QuorumNotReached):
+            lock.owned()
+        assert not lock.lost.is_set()
+        servers[0].resume()
+        servers[1].resume()
+        lock.extend()  # the nodes are back and the hold is still valid
+        assert lock.owned()
+        lock.release()
+    finally:
+        servers[0].resume()
+        servers[1].resume()
+        lock.close()

@@ -20,7 +20,10 @@ EtcdLock (or RedisLock's token) and a resource that checks fencing tokens.
 ``acquire()`` raises QuorumNotReached when fewer than a quorum of nodes *answer* (as opposed to
 answering "held by someone else", which is an ordinary False or wait): at once for a non-blocking
 call, at the deadline for a timed one, and after ``unreachable_tries`` attempts in a row for an
-untimed one, so a dead majority is reported instead of waited on forever.
+untimed one, so a dead majority is reported instead of waited on forever.  ``extend()`` and
+``owned()`` raise it too when too few nodes answer to tell whether the hold is still ours (they
+do not guess "lost"); the renewal thread of ``auto_renew`` retries such rounds until the hold's
+validity runs out, and only then marks it lost.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ class Redlock(DistributedLock):
                 )
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._node_timeout = (
-            min(0.2, max(0.01, self._ttl / 10)) if node_timeout is None
+            min(0.2, max(0.05, self._ttl / 10)) if node_timeout is None
             else check_ttl(node_timeout, param="node_timeout")
         )
         self._retry_delay = check_ttl(retry_delay, param="retry_delay")
@@ -243,19 +246,31 @@ class Redlock(DistributedLock):
 
     def _extend_impl(self, ttl: float) -> bool:
         started = time.monotonic()
-        yes, _answered, _problems = self._on_all("extend", [self._value, max(1, int(round(ttl * 1000)))])
+        yes, answered, problems = self._on_all("extend", [self._value, max(1, int(round(ttl * 1000)))])
         if time.monotonic() >= self._valid_until:  # it had expired before the quorum renewed it
             return False
         validity = ttl - (time.monotonic() - started) - self._drift(ttl)
         if yes >= self._quorum and validity > 0:
             self._valid_until = started + ttl - self._drift(ttl)
             return True
+        self._check_answered(answered, problems)
         return False
+
+    def _check_answered(self, answered: int, problems: list[str]) -> None:
+        """Too few nodes answered to tell whether the hold is still ours: say so, do not guess
+        (the renewal thread retries until the hold's validity runs out)."""
+        if answered < self._quorum:
+            raise QuorumNotReached(
+                f"{self._name!r}: {answered} of {len(self._clients)} nodes answered, "
+                f"{self._quorum} needed: " + "; ".join(problems)
+            )
 
     def _owned_impl(self) -> bool:
         if self._value is None or time.monotonic() >= self._valid_until:
             return False
-        yes, _answered, _problems = self._on_all("owned", [self._value])
+        yes, answered, problems = self._on_all("owned", [self._value])
+        if yes < self._quorum and time.monotonic() < self._valid_until:
+            self._check_answered(answered, problems)
         return yes >= self._quorum and time.monotonic() < self._valid_until
 
     def _locked_impl(self) -> bool:

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from .._errors import LockConnectionError, LockError, LockLost, LockNotAcquired, LockNotOwned
+from .._errors import LockConnectionError, LockError, LockLost, LockNotAcquired, LockNotOwned, QuorumNotReached
 from .._validate import check_bool, check_callback, check_name, check_timeout, check_ttl
 
 __all__ = ["AsyncDistributedLock"]
@@ -220,7 +220,7 @@ class AsyncDistributedLock:
             await asyncio.sleep(interval)
             try:
                 ok = await self._extend_impl(self._ttl)
-            except LockConnectionError as exc:
+            except (LockConnectionError, QuorumNotReached) as exc:  # no answer: retry, for a ttl
                 if time.monotonic() - last_ok >= self._ttl:
                     await self._mark_lost(f"renewal failed for a whole ttl: {exc}")
                     return

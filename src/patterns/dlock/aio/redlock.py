@@ -45,7 +45,7 @@ class AsyncRedlock(AsyncDistributedLock):
                 raise TypeError(f"clients must be redis.asyncio.Redis objects, got {type(client).__name__}")
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._node_timeout = (
-            min(0.2, max(0.01, self._ttl / 10)) if node_timeout is None
+            min(0.2, max(0.05, self._ttl / 10)) if node_timeout is None
             else check_ttl(node_timeout, param="node_timeout")
         )
         self._retry_delay = check_ttl(retry_delay, param="retry_delay")
@@ -131,18 +131,28 @@ class AsyncRedlock(AsyncDistributedLock):
 
     async def _extend_impl(self, ttl: float) -> bool:
         started = time.monotonic()
-        yes, _, _ = await self._on_all("extend", [self._value, max(1, int(round(ttl * 1000)))])
+        yes, answered, problems = await self._on_all("extend", [self._value, max(1, int(round(ttl * 1000)))])
         if time.monotonic() >= self._valid_until:
             return False
         if yes >= self._quorum and ttl - (time.monotonic() - started) - self._drift(ttl) > 0:
             self._valid_until = started + ttl - self._drift(ttl)
             return True
+        self._check_answered(answered, problems)
         return False
+
+    def _check_answered(self, answered: int, problems: list[str]) -> None:
+        if answered < self._quorum:
+            raise QuorumNotReached(
+                f"{self._name!r}: {answered} of {len(self._clients)} nodes answered, "
+                f"{self._quorum} needed: " + "; ".join(problems)
+            )
 
     async def _owned_impl(self) -> bool:
         if self._value is None or time.monotonic() >= self._valid_until:
             return False
-        yes, _, _ = await self._on_all("owned", [self._value])
+        yes, answered, problems = await self._on_all("owned", [self._value])
+        if yes < self._quorum and time.monotonic() < self._valid_until:
+            self._check_answered(answered, problems)
         return yes >= self._quorum and time.monotonic() < self._valid_until
 
     async def _locked_impl(self) -> bool:
