@@ -1,9 +1,10 @@
 """A lock-holding process for tests/test_dlock_*.py.
 
-    dlock_worker.py count LOCK_URL NAME COUNTER_URL COUNTER_KEY ITERATIONS [--no-lock]
-        prints "ready", waits for a line on stdin, then ITERATIONS times: acquire, GET the counter,
-        sleep a little, SET counter+1, release.  Prints "done".  --no-lock skips the lock (the
-        control that must lose updates).
+    dlock_worker.py count COUNTER_URL ITERATIONS LABEL=LOCK_URL=COUNTER_KEY ...
+        for each phase: prints "ready LABEL", waits for a line on stdin, then ITERATIONS times:
+        acquire, GET the counter, sleep a little, SET counter+1, release; prints "done LABEL".
+        LOCK_URL "none" skips the lock (the control that must lose updates).  One process runs
+        every phase, so the test pays for starting the interpreters once.
     dlock_worker.py hold LOCK_URL NAME TTL [--fenced KEY COUNTER_URL]
         acquires, prints "held <token>", waits for a line on stdin, then tries to release and
         prints "released", "lost" (LockLost) or "not-owned"; with --fenced it first writes through
@@ -23,25 +24,30 @@ def emit(line):
     sys.stdout.flush()
 
 
-def count(lock_url, name, counter_url, counter_key, iterations, *flags):
-    use_lock = "--no-lock" not in flags
+def count(counter_url, iterations, *phases):
+    """Each phase is LABEL=LOCK_URL=COUNTER_KEY (LOCK_URL "none": the no-lock control)."""
     counter = redis.Redis.from_url(counter_url)
-    lock = lock_from_url(lock_url, name, 10.0)
     try:
-        emit("ready")
-        sys.stdin.readline()
-        for _ in range(int(iterations)):
-            if use_lock:
-                lock.acquire()
-            value = int(counter.get(counter_key) or 0)
-            time.sleep(0.0002)
-            counter.set(counter_key, value + 1)
-            if use_lock:
-                lock.release()
+        for phase in phases:
+            label, lock_url, counter_key = phase.split("=", 2)
+            lock = None if lock_url == "none" else lock_from_url(lock_url, "lost-update-" + counter_key, 10.0)
+            try:
+                emit(f"ready {label}")
+                sys.stdin.readline()
+                for _ in range(int(iterations)):
+                    if lock is not None:
+                        lock.acquire()
+                    value = int(counter.get(counter_key) or 0)
+                    time.sleep(0.0002)
+                    counter.set(counter_key, value + 1)
+                    if lock is not None:
+                        lock.release()
+            finally:
+                if lock is not None:
+                    lock.close()
+            emit(f"done {label}")
     finally:
-        lock.close()
         counter.close()
-    emit("done")
 
 
 def hold(lock_url, name, ttl, *flags):
