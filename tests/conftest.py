@@ -111,3 +111,27 @@ def etcd_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redlock_nodes(tmp_path_factory):
+    """Three independent redis-servers for the Redlock tests that do not kill nodes."""
+    from servers import RedisServer
+
+    servers = [RedisServer(tmp_path_factory.mktemp("redlock-node")) for _ in range(3)]
+    for server in servers:
+        server.start()
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def dlock_env(request):
+    """A lock backend by kind (parametrize indirectly): .url, .new(name, ttl, **kw) and
+    .delete(name) (remove a hold by hand).  Locks made by .new are closed after the test."""
+    from dlock_support import DlockEnv
+
+    env = DlockEnv(request.param, request)
+    yield env
+    env.close()

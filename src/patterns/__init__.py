@@ -10,6 +10,8 @@
 - :mod:`patterns.lockorder`: deadlock-free lock ordering and a lock-order checker.
 - :mod:`patterns.ratelimit`: token bucket and window rate limiters, in process (lock-free) and
   in Redis (:mod:`patterns.ratelimit.redis`, imported on demand: redis is an optional extra).
+- :mod:`patterns.dlock`: distributed locks (Redis, Redlock, etcd) with fencing tokens; import it
+  explicitly (its clients are optional extras).
 """
 
 from .channel import Channel, ChannelClosed, Recv, Selected, Send, select

@@ -1,0 +1,75 @@
+"""Distributed locks with one face: RedisLock, Redlock, EtcdLock and the in-process MemoryLock.
+
+Which to use:
+
+- **EtcdLock** or **RedisLock** when correctness matters: both give a fencing token
+  (``lock.token``, strictly increasing across owners); pass it to the resource you write and have
+  the resource refuse stale tokens (:class:`FencedResource` shows how).  etcd is a consensus store,
+  so its locks survive a server failover; a single Redis server is a single point of failure.
+- **Redlock** for efficiency locks over several independent Redis nodes (survives a minority of
+  nodes failing).  It has no fencing token (``token`` is always None): a holder paused past its
+  ttl cannot be stopped by the resource, so do not use it to protect correctness.
+- **MemoryLock** inside one process: development and tests, the same semantics.
+
+``lock_from_url(url, name, ttl)`` builds any of them from ``redis://``, ``redlock://h1,h2,h3``,
+``etcd://`` or ``memory://``.  :mod:`patterns.dlock.aio` has the asyncio twins (``AsyncRedisLock``,
+``AsyncRedlock``, ``AsyncEtcdLock``, ``AsyncMemoryLock`` and its own ``lock_from_url``).  Redis needs the ``redis`` extra, etcd the ``etcd`` extra (httpx);
+they are imported only when the lock kind is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import DistributedLock
+from ._errors import (
+    LockConnectionError,
+    LockError,
+    LockLost,
+    LockNotAcquired,
+    LockNotOwned,
+    QuorumNotReached,
+    StaleToken,
+)
+from .memory import MemoryLock, MemoryRegistry
+
+__all__ = [
+    "DistributedLock",
+    "EtcdLock",
+    "FencedResource",
+    "LockConnectionError",
+    "LockError",
+    "LockLost",
+    "LockNotAcquired",
+    "LockNotOwned",
+    "MemoryLock",
+    "MemoryRegistry",
+    "QuorumNotReached",
+    "RedisLock",
+    "Redlock",
+    "StaleToken",
+    "lock_from_url",
+]
+
+_LAZY = {
+    "RedisLock": ".redis",
+    "Redlock": ".redlock",
+    "EtcdLock": ".etcd",
+    "FencedResource": ".fencing",
+    "lock_from_url": ".url",
+}
+
+
+def __getattr__(name: str) -> Any:  # the backends import their optional clients lazily
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,123 @@
+"""AsyncRedisLock: the asyncio twin of RedisLock (``redis.asyncio``), same keys and scripts."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from typing import Any, Awaitable, Callable, TypeVar
+
+from .._errors import LockConnectionError
+from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _LOCKED, _OWNED, _POLL_MAX, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
+from ..redis import _socket_timeout, describe_client
+from ._base import AsyncDistributedLock
+
+__all__ = ["AsyncRedisLock"]
+
+T = TypeVar("T")
+
+
+async def call(client: Any, awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except _redis_errors() as exc:
+        raise LockConnectionError(f"{describe_client(client)} did not answer: {exc}") from exc
+
+
+class AsyncRedisLock(AsyncDistributedLock):
+    """RedisLock for asyncio: ``client`` is a ``redis.asyncio.Redis``; everything else as RedisLock."""
+
+    _kind = "redis"
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        ttl: float,
+        *,
+        timeout: float | None = None,
+        auto_renew: bool = False,
+        on_lost: Callable[..., object] | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        if not hasattr(client, "register_script"):
+            raise TypeError(f"client must be a redis.asyncio.Redis, got {type(client).__name__}")
+        super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
+        self._client = client
+        self._owns_client = owns_client
+        self._keys = [name, f"{name}:fence"]
+        self._wake_key = f"{name}:wake"
+        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:waiting"]
+        self._release_keys = [name, self._wake_key, f"{name}:waiting"]
+        self._acquire_script = client.register_script(_ACQUIRE)
+        self._release_script = client.register_script(_RELEASE)
+        self._extend_script = client.register_script(_EXTEND)
+        self._owned_script = client.register_script(_OWNED)
+        self._locked_script = client.register_script(_LOCKED)
+        self._value: str | None = None
+        socket_timeout = _socket_timeout(client)
+        self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
+        self._waiting_ms = _ms(self._poll_max * 2 + 0.1)
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
+        ttl_ms = _ms(self._ttl)
+        heir = ""
+        while True:
+            value = secrets.token_hex(16)
+            try:
+                args = [value, ttl_ms, heir, self._waiting_ms]
+                got, number = await call(self._client, self._acquire_script(keys=self._acquire_keys, args=args))
+            except LockConnectionError:
+                await self._cleanup(value)
+                raise
+            if got:
+                self._value = value
+                self._token = int(number)
+                return True
+            wait = self._poll_max if number < 0 else min(self._poll_max, number / 1000 + 0.001)
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                wait = min(wait, remaining)
+            wait *= random.uniform(0.8, 1.0)
+            heir = ""
+            if wait >= 0.001:
+                woken = await call(self._client, self._client.blpop([self._wake_key], timeout=round(wait, 3)))
+                if woken:
+                    heir = woken[1]
+
+    async def _cleanup(self, value: str) -> None:
+        try:
+            await self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
+        except Exception:  # noqa: BLE001 - best effort; the ttl ends it anyway
+            pass
+
+    async def _release_impl(self) -> bool:
+        value, self._value = self._value, None
+        script = self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
+        return bool(await call(self._client, script))
+
+    async def _extend_impl(self, ttl: float) -> bool:
+        script = self._extend_script(keys=self._keys[:1], args=[self._value, _ms(ttl)])
+        return bool(await call(self._client, script))
+
+    async def _owned_impl(self) -> bool:
+        return bool(await call(self._client, self._owned_script(keys=self._keys[:1], args=[self._value])))
+
+    async def _locked_impl(self) -> bool:
+        return bool(await call(self._client, self._locked_script(keys=[self._name])))
+
+    async def _forget_impl(self) -> None:
+        value, self._value = self._value, None
+        if value is not None:
+            await self._cleanup(value)
+
+    async def _close_impl(self) -> None:
+        if self._owns_client:
+            close = getattr(self._client, "aclose", None) or self._client.close
+            await close()

@@ -1,0 +1,316 @@
+"""EtcdLock: etcd's ``concurrency.Mutex`` algorithm over the v3 JSON gateway (httpx).
+
+Acquire: grant a lease of ``ttl`` seconds, then in one transaction create the key
+``name/<lease-id in hex>`` (only if it does not exist yet) attached to the lease, and read the
+oldest key under ``name/``.  If that is our key, we hold the lock.  Otherwise we wait only for the
+deletion of our *predecessor* (the key with the largest create revision below ours), watching it,
+so waiters are served in FIFO order and a release wakes exactly one waiter.  Each look at the
+predecessor also re-reads our own key: if the lease expired while waiting, acquire raises
+LockLost.  While waiting, the acquiring thread keeps its lease alive.
+
+Release deletes the key (only if it is still ours: compare on its create revision) and revokes
+the lease, so no lease is left behind: four requests per uncontended acquire+release.  With
+``keep_lease=True`` the lease stays with the lock object instead (as etcd's Go ``Session`` keeps
+one lease for many locks): the next acquire renews it with one keep-alive, ``close()`` revokes it,
+and an object never closed leaves one lease that expires after a ttl (nothing keeps it alive);
+three requests per cycle.
+
+The fencing token is the create revision of our key: etcd revisions only grow, so tokens
+are strictly increasing across owners (and across all keys of the cluster).
+
+etcd leases are whole seconds: a fractional ``ttl`` is rounded *up* (0.3 -> 1 s), and ``lock.ttl``
+reports the rounded value.  etcd itself may keep a lease a little longer than asked (a single
+member enforces a minimum of about 2 s), never shorter.  ``extend()`` renews the lease to its
+granted ttl (etcd cannot change a lease's ttl); ``extend(ttl)`` with another ttl is refused.
+With ``auto_renew=False`` the hold lasts one ttl unless extended, as with Redis.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from typing import Any, Callable
+
+from ._base import DistributedLock
+from ._errors import LockConnectionError, LockError, LockLost
+from ._validate import check_bool, check_ttl
+
+__all__ = ["EtcdLock"]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    raw = bytearray(prefix)
+    for i in range(len(raw) - 1, -1, -1):
+        if raw[i] < 0xFF:
+            raw[i] += 1
+            return bytes(raw[: i + 1])
+    return b"\0"
+
+
+def _prefix_range(prefix: bytes, **extra: Any) -> dict[str, Any]:
+    return {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), **extra}
+
+
+def _acquire_txn(prefix: bytes, key_b64: str, lease: str) -> dict[str, Any]:
+    """Create our key if it does not exist; in both branches read it and the oldest key."""
+    oldest = {"request_range": _prefix_range(prefix, sort_order="ASCEND", sort_target="CREATE", limit="1")}
+    return {
+        "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": "0"}],
+        "success": [{"request_put": {"key": key_b64, "value": "", "lease": lease}}, oldest],
+        "failure": [{"request_range": {"key": key_b64}}, oldest],
+    }
+
+
+def _acquired_revision(data: dict[str, Any]) -> tuple[int, int]:
+    """(our key's create revision, the oldest key's create revision) from _acquire_txn's reply."""
+    responses = data.get("responses") or []
+    if data.get("succeeded"):
+        revision = int(data["header"]["revision"])
+    else:
+        revision = int(responses[0]["response_range"]["kvs"][0]["create_revision"])
+    oldest = (responses[1].get("response_range", {}).get("kvs") or [{}])[0]
+    return revision, int(oldest.get("create_revision", 0))
+
+
+def _turn_txn(prefix: bytes, key_b64: str, revision: int) -> dict[str, Any]:
+    """Read-only: our predecessor (newest key older than ours) and our own key."""
+    predecessor = _prefix_range(
+        prefix, max_create_revision=str(revision - 1), sort_order="DESCEND", sort_target="CREATE", limit="1"
+    )
+    return {"compare": [], "success": [{"request_range": predecessor}, {"request_range": {"key": key_b64}}]}
+
+
+def _turn(data: dict[str, Any], revision: int) -> tuple[bool, str | None, int]:
+    """From _turn_txn's reply: (own key alive, predecessor key or None, revision read at)."""
+    responses = data.get("responses") or [{}, {}]
+    own = responses[1].get("response_range", {}).get("kvs") or []
+    alive = bool(own) and int(own[0].get("create_revision", 0)) == revision
+    before = responses[0].get("response_range", {}).get("kvs") or []
+    return alive, (before[0]["key"] if before else None), int(data["header"]["revision"])
+
+
+def _delete_txn(key_b64: str, revision: int | None) -> dict[str, Any]:
+    return {
+        "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": str(revision)}],
+        "success": [{"request_delete_range": {"key": key_b64}}],
+        "failure": [],
+    }
+
+
+class EtcdLock(DistributedLock):
+    """A lock in etcd with FIFO waiters and fencing tokens (see DistributedLock for the methods).
+
+    ``endpoint``: the gateway's base URL (``http://127.0.0.1:2379``); ``name``: the key prefix;
+    ``ttl``: lease seconds (rounded up to whole seconds, > 0); ``request_timeout``: seconds for
+    each HTTP request; ``keep_lease``: keep the lease between holds (see the module docstring).
+    ``token`` is the create revision of this hold's key.
+    """
+
+    _kind = "etcd"
+
+    def __init__(
+        self,
+        endpoint: str,
+        name: str,
+        ttl: float,
+        *,
+        timeout: float | None = None,
+        auto_renew: bool = False,
+        on_lost: Callable[[DistributedLock], object] | None = None,
+        request_timeout: float = 5.0,
+        keep_lease: bool = False,
+    ) -> None:
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
+        request_timeout = check_ttl(request_timeout, param="request_timeout")
+        super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
+        import httpx
+
+        self._httpx = httpx
+        self._ttl = float(math.ceil(self._ttl))
+        self._endpoint = endpoint.rstrip("/")
+        self._request_timeout = request_timeout
+        self._http = httpx.Client(base_url=self._endpoint, timeout=request_timeout)
+        self._prefix = (name + "/").encode()
+        self._lease: str | None = None
+        self._keep_lease = check_bool(keep_lease, "keep_lease")
+        self._key: bytes | None = None
+        self._revision: int | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    # -- the gateway ------------------------------------------------------------------------
+
+    def _post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
+        try:
+            reply = self._http.post(path, json=body)
+        except self._httpx.TransportError as exc:
+            raise LockConnectionError(f"etcd at {self._endpoint} did not answer {path}: {exc!r}") from exc
+        try:
+            data = reply.json()
+        except ValueError:
+            data = {}
+        if reply.status_code != 200:
+            message = data.get("message") or data.get("error") or reply.text[:200]
+            if allow_not_found and "not found" in str(message):
+                return {"not_found": True}
+            raise LockError(f"etcd at {self._endpoint} refused {path}: {message}")
+        return data
+
+    def _grant(self) -> str:
+        data = self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
+        if data.get("error") or not data.get("ID"):
+            raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
+        return str(data["ID"])
+
+    def _revoke(self, lease: str) -> None:
+        self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
+
+    def _keepalive(self, lease: str) -> bool:
+        data = self._post("/v3/lease/keepalive", {"ID": lease})
+        return int(data.get("result", {}).get("TTL", 0) or 0) > 0
+
+    def _fresh_lease(self) -> str:
+        """The object's lease, renewed to a full ttl, or a new one if it expired."""
+        if self._lease is not None and self._keepalive(self._lease):
+            return self._lease
+        self._lease = self._grant()
+        return self._lease
+
+    def _own_key_alive(self) -> bool:
+        data = self._post("/v3/kv/range", {"key": _b64(self._key or b"")})
+        kvs = data.get("kvs") or []
+        return bool(kvs) and int(kvs[0].get("create_revision", 0)) == self._revision
+
+    def _watch_delete(self, key_b64: str, start_revision: int, wait: float) -> bool:
+        """True once ``key`` is deleted at or after ``start_revision``; False after ``wait`` s."""
+        httpx = self._httpx
+        give_up = time.monotonic() + wait
+        body = {"create_request": {"key": key_b64, "start_revision": str(start_revision)}}
+        try:
+            timeouts = httpx.Timeout(self._request_timeout, read=max(0.01, wait))
+            with self._http.stream("POST", "/v3/watch", json=body, timeout=timeouts) as stream:
+                for line in stream.iter_lines():
+                    if not line:
+                        continue
+                    result = json.loads(line).get("result", {})
+                    for event in result.get("events") or ():
+                        if event.get("type") == "DELETE":
+                            return True
+                    if time.monotonic() >= give_up:
+                        return False
+        except httpx.ReadTimeout:
+            return False
+        except httpx.TransportError as exc:
+            raise LockConnectionError(f"etcd at {self._endpoint} did not answer /v3/watch: {exc!r}") from exc
+        return False
+
+    # -- the backend hooks ------------------------------------------------------------------
+
+    def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
+        lease = self._fresh_lease()
+        key = self._prefix + format(int(lease), "x").encode()
+        key_b64 = _b64(key)
+        done = False
+        try:
+            revision, oldest = _acquired_revision(self._post("/v3/kv/txn", _acquire_txn(self._prefix, key_b64, lease)))
+            self._key, self._revision = key, revision
+            if oldest != revision and (not blocking or not self._wait_for_turn(key_b64, deadline)):
+                return False
+            self._token = revision
+            done = True
+            return True
+        finally:
+            if not done:
+                self._key = self._revision = None
+                try:
+                    self._post("/v3/kv/deleterange", {"key": key_b64})
+                    self._drop_lease()
+                except LockError:
+                    pass  # the lease ends it
+
+    def _wait_for_turn(self, key_b64: str, deadline: float | None) -> bool:
+        """Wait until no key older than ours is left; False at the deadline; LockLost if our key
+        went (the lease expired)."""
+        assert self._lease is not None and self._revision is not None
+        renew_every = self._ttl / 3
+        renewed = time.monotonic()
+        while True:
+            alive, predecessor, at = _turn(self._post("/v3/kv/txn", _turn_txn(self._prefix, key_b64, self._revision)), self._revision)
+            if not alive:
+                raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
+            if predecessor is None:
+                return True
+            now = time.monotonic()
+            wait = renew_every - (now - renewed)
+            if deadline is not None:
+                if now >= deadline:
+                    return False
+                wait = min(wait, deadline - now)
+            if wait > 0:
+                self._watch_delete(predecessor, at + 1, wait)
+            if time.monotonic() - renewed >= renew_every:
+                if not self._keepalive(self._lease):
+                    raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
+                renewed = time.monotonic()
+
+    def _release_impl(self) -> bool:
+        key, revision = self._key, self._revision
+        self._key = self._revision = None
+        ours = bool(self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision)).get("succeeded"))
+        self._drop_lease()
+        return ours
+
+    def _drop_lease(self) -> None:
+        """Revoke the lease after a hold unless it is kept for the next acquire."""
+        if not self._keep_lease and self._lease is not None:
+            lease, self._lease = self._lease, None
+            self._revoke(lease)
+
+    def extend(self, ttl: float | None = None) -> None:
+        """Renew the lease to its granted ttl.  ``ttl``, if given, must round to the same whole
+        seconds (etcd cannot change a lease's ttl): ValueError otherwise."""
+        if ttl is not None and math.ceil(check_ttl(ttl)) != self._ttl:
+            raise ValueError(f"ttl must be None or round up to the lease's {self._ttl:g} s, got {ttl!r}")
+        super().extend(None)
+
+    def _extend_impl(self, ttl: float) -> bool:
+        lease = self._lease
+        if lease is None or not self._keepalive(lease):
+            return False
+        return self._own_key_alive()
+
+    def _owned_impl(self) -> bool:
+        return self._key is not None and self._own_key_alive()
+
+    def _locked_impl(self) -> bool:
+        data = self._post("/v3/kv/range", _prefix_range(self._prefix, count_only=True))
+        return int(data.get("count", 0) or 0) > 0
+
+    def _forget_impl(self) -> None:
+        key, revision = self._key, self._revision
+        self._key = self._revision = None
+        if key is not None:
+            try:
+                self._post("/v3/kv/txn", _delete_txn(_b64(key), revision))
+                self._drop_lease()
+            except LockError:
+                pass
+
+    def _close_impl(self) -> None:
+        lease, self._lease = self._lease, None
+        try:
+            if lease is not None:
+                self._revoke(lease)
+        except LockError:
+            pass  # it expires after one ttl
+        finally:
+            self._http.close()

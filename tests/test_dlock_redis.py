@@ -1,0 +1,121 @@
+"""What is particular to RedisLock: its keys, its scripts, and a server that does not answer."""
+
+import pytest
+import redis
+
+from dlock_support import unique_name
+
+from patterns.dlock import LockConnectionError, LockLost, LockNotOwned, RedisLock
+
+
+@pytest.fixture
+def client(redis_server):
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=1)
+    yield client
+    client.close()
+
+
+def test_keys_left_after_release_are_only_the_fence_counter(client):
+    name = unique_name()
+    lock = RedisLock(client, name, 5)
+    lock.acquire()
+    assert client.get(name) is not None and 1_000 < client.pttl(name) <= 5_000
+    assert len(client.get(name)) == 32  # 128 random bits, hex
+    lock.release()
+    assert client.exists(name) == 0
+    assert int(client.get(f"{name}:fence")) == 1
+    assert client.ttl(f"{name}:fence") == -1  # the counter never expires: tokens only grow
+
+
+def test_scripts_survive_a_script_flush(client):
+    name = unique_name()
+    lock = RedisLock(client, name, 5)
+    client.script_flush()
+    assert lock.acquire(blocking=False)
+    client.script_flush()
+    lock.extend()
+    client.script_flush()
+    lock.release()
+
+
+def test_a_dead_server_is_named_and_nothing_reports_success(redis_servers):
+    (server,) = redis_servers(1)
+    client = redis.Redis.from_url(server.url, socket_timeout=0.3)
+    try:
+        lock = RedisLock(client, unique_name(), 5)
+        lock.acquire()
+        server.kill()
+        with pytest.raises(LockConnectionError, match=f"redis at {server.host}:{server.port}"):
+            lock.extend()
+        with pytest.raises(LockConnectionError, match=f"{server.port}"):
+            lock.release()
+        other = RedisLock(client, unique_name(), 5)
+        with pytest.raises(LockConnectionError):
+            other.acquire(timeout=0.5)
+        assert other.token is None
+        with pytest.raises(LockNotOwned):
+            other.release()
+    finally:
+        client.close()
+
+
+def test_client_type_is_checked():
+    with pytest.raises(TypeError, match="client must be a redis.Redis"):
+        RedisLock("redis://localhost", "x", 5)
+
+
+def test_auto_renew_marks_the_lock_lost_when_the_server_stays_away(redis_servers):
+    (server,) = redis_servers(1)
+    client = redis.Redis.from_url(server.url, socket_timeout=0.1, socket_connect_timeout=0.1)
+    lost = []
+    try:
+        lock = RedisLock(client, unique_name(), 0.6, auto_renew=True, on_lost=lost.append)
+        lock.acquire()
+        server.kill()
+        assert lock.lost.wait(3)  # within about one ttl of failed renewals, never silently
+        assert lost == [lock]
+        with pytest.raises(LockLost):
+            lock.extend()
+        lock.close()  # forgets the lost hold quietly and joins the renewal thread
+    finally:
+        client.close()
+
+
+def test_the_hold_belongs_to_the_object_not_the_thread(client):
+    import threading
+
+    lock = RedisLock(client, unique_name(), 5)
+    lock.acquire()
+    token = lock.token
+    seen = []
+
+    def other_thread():
+        seen.append((lock.owned(), lock.token))
+        lock.extend()
+        lock.release()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen == [(True, token)]
+    assert not lock.locked()
+
+
+def test_a_releasing_owner_cannot_barge_ahead_of_the_waiter_it_woke(client):
+    import threading
+    import time
+
+    name = unique_name()
+    a, b = RedisLock(client, name, 5), RedisLock(client, name, 5)
+    a.acquire()
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(b.acquire(timeout=5)))
+    waiter.start()
+    time.sleep(0.3)  # b has failed once and is blocked waiting for a wake-up
+    a.release()
+    assert not a.acquire(blocking=False)  # reserved for b, whom the release woke
+    waiter.join()
+    assert got == [True] and b.owned()
+    b.release()
+    assert a.acquire(blocking=False)  # nobody took b's release's wake-up: no reservation in the way
+    a.release()
