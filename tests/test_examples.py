@@ -93,3 +93,10 @@ def test_examples_pass_mypy_strict():
     out, err, status = mypy.run(["--strict", "--no-incremental", str(EXAMPLES),
                                  str(Path(__file__).parent / "typing")])
     assert status == 0, out + err
+
+
+@pytest.mark.parametrize("kind", ["redis", "etcd"])
+def test_distributed_lock_example_counts_exactly(kind, redis_server, etcd_server):
+    lock_url = redis_server.url if kind == "redis" else f"etcd://127.0.0.1:{etcd_server.port}"
+    out = run_example("distributed_lock.py", redis_server.url, lock_url, timeout=300)
+    assert re.search(rf"{kind} lock: 4 workers x 25 increments = 100, last fencing token \d+", out), out
