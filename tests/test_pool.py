@@ -845,3 +845,15 @@ def test_a_pool_that_ends_without_a_joined_shutdown_lets_go_of_its_parent_ctx():
     assert parent._canceler._child_count() == 0
     assert parent.err() is None
     cancel()
+
+
+def test_a_finished_run_waits_cleanly_after_the_pool_has_ended(make_pool):
+    pool = make_pool(2)
+    run = pool.run(lambda x: x + 1, range(50))
+    assert sorted(run.results) == list(range(1, 51))
+    assert pool.shutdown().joined
+    deadline = time.monotonic() + WAIT
+    while pool.ctx.err() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.ctx.err() is not None  # the pool tidied its context away
+    run.wait(WAIT)  # the run had finished: that tidying is not its error

@@ -417,6 +417,8 @@ class PoolRun:
         self.ctx, self._cancel = with_cancel(self._parent_ctx)
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
+        self._interruption: BaseException | None = None  # why the run stopped before its jobs ran out
+        self._caller_cancelled = False
         if isinstance(jobs, Channel):
             recv = jobs.recv
 
@@ -450,8 +452,11 @@ class PoolRun:
                 except (StopIteration, ChannelClosed):
                     return
                 send(fn(job, ctx=ctx) if pass_ctx else fn(job), ctx=ctx)
+            self._interrupted(dropped=False)
         except BaseException as exc:
-            if exc is not ctx.err():  # not just this run ending by cancellation
+            if exc is ctx.err():  # this run ending by cancellation
+                self._interrupted(dropped=False)
+            else:
                 with self._errors_lock:
                     self._errors.append(exc)
                 self._cancel()
@@ -461,7 +466,22 @@ class PoolRun:
     def _dropped(self, loop: Future) -> None:
         """A worker loop the pool cancelled before it ran (shutdown, cancel) ends here instead."""
         if loop.cancelled():
+            self._interrupted(dropped=True)
             self._ended()
+
+    def _interrupted(self, dropped: bool) -> None:
+        """Remember, once, why the run stopped early: the parent's cancellation, or a shutdown.
+
+        Read at that moment: a pool cancels its own context once its last worker has exited,
+        and that later tidying must not pass for the reason.
+        """
+        err = self._parent_ctx.err()
+        with self._errors_lock:
+            if self._interruption is None:
+                if err is not None:
+                    self._interruption = err
+                elif dropped:
+                    self._interruption = CancelledError("the pool was shut down before this run's workers started")
 
     def _ended(self) -> None:
         with self._left_lock:
@@ -482,25 +502,25 @@ class PoolRun:
         """
         timeout = check_timeout(timeout)
         end = None if timeout is None else time.monotonic() + timeout
-        dropped = False
         for loop in self._loops:
             left = None if end is None else max(end - time.monotonic(), 0.0)
             try:
                 if not loop._wait_done(left):
                     raise TimeoutError(f"run still going after {timeout} s")
             except CancelledError:
-                dropped = True  # the pool cancelled this worker loop before it ran
+                pass  # the pool cancelled this worker loop before it ran: see _interruption
         if self._errors:
             raise self._errors[0]
-        err = self._parent_ctx.err()
-        if err is not None:
-            raise err
+        if self._interruption is not None and not self._caller_cancelled:
+            raise self._interruption
         self._cancel()
-        if dropped:
-            raise CancelledError("the pool was shut down before this run's workers started")
 
     def cancel(self) -> None:
-        """Stop this run: no new jobs are taken; results closes once running jobs end."""
+        """Stop this run: no new jobs are taken; results closes once running jobs end.
+
+        A run stopped this way ends without an error (as a Go results channel just closes).
+        """
+        self._caller_cancelled = True
         self._cancel()
 
 
