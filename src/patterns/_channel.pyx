@@ -20,9 +20,20 @@ import random
 
 from ._channel_base import NO_DEFAULT as _NO_DEFAULT
 from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases, check_wait
+from .context import Context
 
 
 from ._parking cimport CANCELED, TIMED_OUT, Parker
+
+
+cdef inline void _check_ctx(object ctx) except *:
+    """check_wait() for a ctx without a timeout, without the Python calls: the hot path of
+    pipeline stages, which pass their ctx on every send and receive."""
+    if not isinstance(ctx, Context):
+        check_wait(None, ctx)  # raises the TypeError with its message
+    canceler = ctx._canceler
+    if canceler is not None and canceler._err is not None:
+        raise canceler._err
 
 
 @cython.final
@@ -243,8 +254,10 @@ cdef class Channel:
         context wins even over a ready channel.  On any of these the value is not sent.
         """
         cdef _Waiter waiter
-        if timeout is not None or ctx is not None:
+        if timeout is not None:
             timeout, ctx = check_wait(timeout, ctx)
+        elif ctx is not None:
+            _check_ctx(ctx)
         with self._lock:
             if self._send_now(value):
                 return
@@ -268,8 +281,10 @@ cdef class Channel:
         """
         cdef _Waiter waiter
         cdef object got
-        if timeout is not None or ctx is not None:
+        if timeout is not None:
             timeout, ctx = check_wait(timeout, ctx)
+        elif ctx is not None:
+            _check_ctx(ctx)
         with self._lock:
             got = self._recv_now()
             if got is not None:
