@@ -93,3 +93,11 @@ def test_python_m_atomics_prints_build_facts_and_a_benchmark():
     assert re.search(r"^GIL enabled: +(yes|no)$", out, re.M)
     assert re.search(r"^free-threaded build: +(yes|no)$", out, re.M)
     assert "AtomicInt64.inc" in out and "ns/call" in out
+
+
+@pytest.mark.parametrize("module", ["patterns.ratelimit.redis", "patterns.ratelimit.aio"])
+def test_redis_limiters_without_redis_py_name_the_extra(module):
+    code = ("import sys\nsys.modules['redis'] = None  # as if redis-py were not installed\n"
+            f"try:\n    import {module}\nexcept ImportError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "pip install 'ftsync[redis]'" in done.stdout, done.stdout + done.stderr

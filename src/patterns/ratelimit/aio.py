@@ -14,8 +14,6 @@ import math
 import time
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
 from .._channel_base import check_wait
 from .redis import (
     _UNAVAILABLE,
@@ -27,6 +25,8 @@ from .redis import (
     check_n,
     wait_budget,
 )
+
+from redis.exceptions import NoScriptError  # after .redis, which names the missing extra  # noqa: E402
 from . import _lua
 
 __all__ = [
