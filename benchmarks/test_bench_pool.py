@@ -19,7 +19,6 @@ thread (``ft_utils.local``), it runs nothing in other threads.
 import concurrent.futures as cf
 import queue
 import threading
-import time
 
 import pytest
 

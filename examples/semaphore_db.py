@@ -10,7 +10,6 @@ cancelled request stop waiting.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 
 from atomics import AtomicInt64

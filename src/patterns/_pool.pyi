@@ -10,7 +10,8 @@ def takes_ctx(fn: Callable[..., Any]) -> bool: ...
 class PoolCore:
     threads: list[threading.Thread]
     def __init__(
-        self, workers: int, slots: Any, future_type: type[Future], ctx: Context, pass_ctx: bool, name: str
+        self, workers: int, slots: Any, future_type: type[Future], ctx: Context, pass_ctx: bool, name: str,
+        on_end: Callable[[], None] | None = None,
     ) -> None: ...
     @property
     def closed(self) -> bool: ...

@@ -38,7 +38,6 @@ import sys
 import threading
 import time
 import weakref
-from collections import deque
 from concurrent.futures import CancelledError, Executor
 from concurrent.futures._base import CANCELLED
 from dataclasses import dataclass
