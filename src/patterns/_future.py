@@ -94,13 +94,16 @@ class Future(_StdFuture):
         return True
 
     def cancelled(self) -> bool:
+        """True if the future was cancelled."""
         state = self._state
         return state == CANCELLED or state == CANCELLED_AND_NOTIFIED
 
     def running(self) -> bool:
+        """True while a worker runs the job."""
         return self._state == RUNNING
 
     def done(self) -> bool:
+        """True once the future finished or was cancelled."""
         state = self._state
         return state == FINISHED or state == CANCELLED or state == CANCELLED_AND_NOTIFIED
 
@@ -196,6 +199,7 @@ class Future(_StdFuture):
         raise RuntimeError(f"Future in unexpected state: {state}")
 
     def set_result(self, result: Any) -> None:
+        """Finish with ``result`` (the executor's side); InvalidStateError if already done."""
         with self._condition:
             if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
                 raise InvalidStateError(f"{self._state}: {type(self).__name__} at {id(self):#x}")
@@ -216,6 +220,7 @@ class Future(_StdFuture):
             self._run_callbacks(callbacks)
 
     def set_exception(self, exception: BaseException | None) -> None:
+        """Finish with ``exception`` (the executor's side); InvalidStateError if already done."""
         with self._condition:
             if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
                 raise InvalidStateError(f"{self._state}: {type(self).__name__} at {id(self):#x}")

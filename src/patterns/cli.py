@@ -168,6 +168,7 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``ftsync`` command: parse ``argv`` (default: the process's) and run it; the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "bench":
         return bench(args)

@@ -166,6 +166,7 @@ class WorkerPool(Executor):
 
     @property
     def workers(self) -> int:
+        """The number of worker threads."""
         return self._workers
 
     def __repr__(self) -> str:
@@ -233,6 +234,7 @@ class WorkerPool(Executor):
         self._cancel_ctx()
 
     def stats(self) -> PoolStats:
+        """A snapshot of the counters: submitted, queued, running, completed, failed, cancelled."""
         submitted, started, completed, failed, cancelled = self._core.counts()
         return PoolStats(
             workers=self._workers,

@@ -74,6 +74,7 @@ class DistributedLock:
 
     @property
     def name(self) -> str:
+        """The lock's name, shared by every process that locks the same thing."""
         return self._name
 
     @property
@@ -88,6 +89,7 @@ class DistributedLock:
 
     @property
     def auto_renew(self) -> bool:
+        """Whether a background thread extends the hold at ttl/3."""
         return self._auto_renew
 
     @property

@@ -145,6 +145,7 @@ class EtcdLock(DistributedLock):
 
     @property
     def endpoint(self) -> str:
+        """The etcd JSON gateway's base URL."""
         return self._endpoint
 
     # -- the gateway ------------------------------------------------------------------------

@@ -50,9 +50,11 @@ class FencedResource:
 
     @property
     def key(self) -> str:
+        """The Redis hash that holds the value and the token of its last write."""
         return self._key
 
     def write(self, token: int, value: str | bytes | int | float) -> None:
+        """Store ``value`` if ``token`` is not lower than the last write's; StaleToken (nothing written) if it is."""
         token = _check_token(token)
         ok, last = call(self._client, self._write, keys=[self._key], args=[token, value])
         if not ok:

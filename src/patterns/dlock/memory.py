@@ -44,10 +44,12 @@ class MemoryRegistry:
             return None, self._holders[name][1] - now
 
     def wait(self, timeout: float) -> None:
+        """Sleep until some lock of this registry is released, or ``timeout`` seconds."""
         with self._cond:
             self._cond.wait(timeout)
 
     def release(self, name: str, owner: object) -> bool:
+        """Drop ``owner``'s hold on ``name``; False if it does not hold it (expired or taken)."""
         with self._cond:
             if self._holder(name, time.monotonic()) is not owner:
                 return False
@@ -56,6 +58,7 @@ class MemoryRegistry:
             return True
 
     def extend(self, name: str, owner: object, ttl: float) -> bool:
+        """Give ``owner``'s hold on ``name`` a fresh ``ttl``; False if it does not hold it."""
         with self._cond:
             now = time.monotonic()
             if self._holder(name, now) is not owner:
@@ -64,6 +67,7 @@ class MemoryRegistry:
             return True
 
     def holder(self, name: str) -> object | None:
+        """The owner holding ``name`` now, or None."""
         with self._cond:
             return self._holder(name, time.monotonic())
 

@@ -179,6 +179,7 @@ class RedisLock(DistributedLock):
 
     @property
     def client(self) -> Any:
+        """The redis-py client the lock talks through."""
         return self._client
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:

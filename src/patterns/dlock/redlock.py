@@ -116,6 +116,7 @@ class Redlock(DistributedLock):
 
     @property
     def quorum(self) -> int:
+        """How many nodes must agree: N // 2 + 1."""
         return self._quorum
 
     @property

@@ -71,6 +71,7 @@ class AsyncRedisReservation(RedisReservation):
     __slots__ = ()
 
     async def cancel(self) -> None:  # type: ignore[override]
+        """Give back the tokens no later reservation has claimed (see RedisReservation.cancel)."""
         args = self._cancel_args()
         if args is not None:
             await self._bucket._eval(*args)
@@ -91,6 +92,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
         return AsyncRedisReservation(self, True, n, float(reply[1]), reply[2], reply[4], reply[5], int(reply[6]))
 
     async def allow(self, n: int = 1) -> bool:
+        """Take ``n`` tokens if available now (one Redis round trip); True if taken."""
         n = check_n(n)
         if n == 0:
             return True
@@ -109,6 +111,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
             return True
 
     async def reserve(self, n: int = 1) -> AsyncRedisReservation:
+        """Reserve ``n`` tokens; the reservation says how long to wait (see RedisTokenBucket.reserve)."""
         n = check_n(n)
         if n == 0:
             return AsyncRedisReservation(self, True, 0, 0.0, None, "0")
@@ -117,6 +120,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
         return self._reservation(await self._eval("take", *self._rb, n, -1), n)
 
     async def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
+        """Wait (with asyncio.sleep) until ``n`` can be taken; TimeoutError / ctx.err() as the sync twin."""
         timeout, ctx = check_wait(timeout, ctx)
         n = check_n(n)
         if n == 0:
@@ -141,9 +145,11 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
         return True
 
     async def tokens(self) -> float:
+        """Tokens available now, on the server's clock."""
         return float((await self._eval("peek", *self._rb, 0, 0))[2])
 
     async def retry_after(self, n: int = 1) -> float:
+        """Seconds until ``allow(n)`` could succeed (0: now)."""
         n = check_n(n)
         if n == 0:
             return 0.0
@@ -161,6 +167,7 @@ class _AsyncWindow(_AsyncEval, _WindowParams):
         super().__init__(client, name)
 
     async def allow(self, n: int = 1) -> bool:
+        """Take ``n`` tokens if available now (one Redis round trip); True if taken."""
         n = check_n(n)
         if n == 0:
             return True
@@ -175,6 +182,7 @@ class _AsyncWindow(_AsyncEval, _WindowParams):
         return float((await self._eval("peek", self._limit, self._win_us, 0))[3]) / _US
 
     async def retry_after(self, n: int = 1) -> float:
+        """Seconds until ``allow(n)`` could succeed (0: now)."""
         n = check_n(n)
         if n == 0:
             return 0.0
@@ -183,6 +191,7 @@ class _AsyncWindow(_AsyncEval, _WindowParams):
         return float((await self._eval("peek", self._limit, self._win_us, n))[1]) / _US
 
     async def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
+        """Wait (with asyncio.sleep) until ``n`` can be taken; TimeoutError / ctx.err() as the sync twin."""
         timeout, ctx = check_wait(timeout, ctx)
         n = check_n(n)
         if n == 0:

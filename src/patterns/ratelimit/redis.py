@@ -182,6 +182,7 @@ class RedisReservation:
 
     @property
     def tokens(self) -> int:
+        """Tokens this reservation holds (0 if it is not ok)."""
         return self._n if self.ok else 0
 
     def delay(self) -> float:

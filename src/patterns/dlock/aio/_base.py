@@ -48,10 +48,10 @@ class AsyncDistributedLock:
         self._lost_reason: str | None = None
         self._renewer: asyncio.Task[None] | None = None
 
-    name = property(lambda self: self._name)
+    name = property(lambda self: self._name, doc="The lock's name, shared by every process that locks the same thing.")
     ttl = property(lambda self: self._ttl, doc="Seconds a hold lasts without extension.")
     timeout = property(lambda self: self._timeout, doc="How long ``async with lock:`` waits.")
-    auto_renew = property(lambda self: self._auto_renew)
+    auto_renew = property(lambda self: self._auto_renew, doc="Whether a background task extends the hold at ttl/3.")
 
     @property
     def token(self) -> int | None:
@@ -119,6 +119,7 @@ class AsyncDistributedLock:
             self._busy = False
 
     async def release(self) -> None:
+        """Release the hold: LockNotOwned if not held, LockLost if the server no longer had it."""
         if not self._held:
             raise LockNotOwned(f"{self._name!r} is not held by this lock object")
         await self._stop_renewer()
@@ -131,6 +132,7 @@ class AsyncDistributedLock:
             raise LockLost(f"{self._name!r} was lost before release: {self._lost_reason}")
 
     async def extend(self, ttl: float | None = None) -> None:
+        """Give the hold a fresh ``ttl`` (default: the lock's); LockLost if it expired or was taken."""
         new_ttl = self._ttl if ttl is None else check_ttl(ttl)
         self._check_held()
         if not await self._extend_impl(new_ttl):
@@ -138,6 +140,7 @@ class AsyncDistributedLock:
             raise LockLost(f"{self._name!r} was lost: {self._lost_reason}")
 
     async def owned(self) -> bool:
+        """True if this object holds the lock on the server; False if not held; LockLost if lost."""
         if not self._held:
             return False
         self._check_held()
@@ -147,6 +150,7 @@ class AsyncDistributedLock:
         return True
 
     async def locked(self) -> bool:
+        """True if anyone holds the lock now (a snapshot)."""
         return await self._locked_impl()
 
     async def aclose(self) -> None:

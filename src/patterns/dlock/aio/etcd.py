@@ -52,6 +52,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
 
     @property
     def endpoint(self) -> str:
+        """The etcd JSON gateway's base URL."""
         return self._endpoint
 
     async def _post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
@@ -173,6 +174,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
             await self._revoke(lease)
 
     async def extend(self, ttl: float | None = None) -> None:
+        """Keep the lease alive for another ttl (etcd leases have a fixed ttl: ``ttl`` must be None or equal it)."""
         if ttl is not None and math.ceil(check_ttl(ttl)) != self._ttl:
             raise ValueError(f"ttl must be None or round up to the lease's {self._ttl:g} s, got {ttl!r}")
         await super().extend(None)

@@ -61,6 +61,7 @@ class AsyncRedisLock(AsyncDistributedLock):
 
     @property
     def client(self) -> Any:
+        """The redis.asyncio client the lock talks through."""
         return self._client
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:

@@ -65,6 +65,7 @@ class AsyncRedlock(AsyncDistributedLock):
 
     @property
     def quorum(self) -> int:
+        """How many nodes must agree: N // 2 + 1."""
         return self._quorum
 
     def _drift(self, ttl: float) -> float:
