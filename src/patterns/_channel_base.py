@@ -40,14 +40,18 @@ class Selected(NamedTuple):
     ok: bool
 
 
+def check_ctx(ctx: object) -> Context | None:
+    """``ctx`` if it is a Context or None, else TypeError (the one wording for every ``ctx=``)."""
+    if ctx is not None and not isinstance(ctx, Context):
+        raise TypeError(f"ctx must be a Context or None, got {type(ctx).__name__}")
+    return ctx
+
+
 def check_wait(timeout: object, ctx: object) -> tuple[float | None, Context | None]:
     """Validate ``timeout``/``ctx`` before anything changes; a cancelled ctx raises at once."""
     timeout = check_timeout(timeout)
-    if ctx is not None:
-        if not isinstance(ctx, Context):
-            raise TypeError(f"ctx must be a Context or None, got {type(ctx).__name__}")
-        if ctx.err() is not None:
-            raise ctx.err()
+    if check_ctx(ctx) is not None and ctx.err() is not None:
+        raise ctx.err()
     return timeout, ctx
 
 

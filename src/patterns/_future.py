@@ -200,35 +200,29 @@ class Future(_StdFuture):
 
     def set_result(self, result: Any) -> None:
         """Finish with ``result`` (the executor's side); InvalidStateError if already done."""
-        with self._condition:
-            if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
-                raise InvalidStateError(f"{self._state}: {type(self).__name__} at {id(self):#x}")
-            self._result = result
-            self._state = FINISHED
-            if self._waiter_list:
-                for waiter in self._waiter_list:
-                    waiter.add_result(self)
-            sleepers, callbacks = self._sleepers, self._callbacks
-            if sleepers is not None:
-                self._sleepers = None
-            if callbacks is not None:
-                self._callbacks = None
-        if sleepers:
-            for sleeper in sleepers:
-                _release_quietly(sleeper)
-        if callbacks is not None:
-            self._run_callbacks(callbacks)
+        self._finish(result, False)
 
     def set_exception(self, exception: BaseException | None) -> None:
         """Finish with ``exception`` (the executor's side); InvalidStateError if already done."""
+        self._finish(exception, True)
+
+    def _finish(self, value: Any, failed: bool) -> None:
+        """Store the outcome, then tell wait() waiters, sleepers and callbacks (the hot path:
+        the detaching and waking are inlined rather than calls)."""
         with self._condition:
             if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
                 raise InvalidStateError(f"{self._state}: {type(self).__name__} at {id(self):#x}")
-            self._exception = exception
+            if failed:
+                self._exception = value
+            else:
+                self._result = value
             self._state = FINISHED
             if self._waiter_list:
                 for waiter in self._waiter_list:
-                    waiter.add_exception(self)
+                    if failed:
+                        waiter.add_exception(self)
+                    else:
+                        waiter.add_result(self)
             sleepers, callbacks = self._sleepers, self._callbacks
             if sleepers is not None:
                 self._sleepers = None

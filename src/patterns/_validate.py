@@ -20,3 +20,15 @@ def check_timeout(timeout: object, *, positive: bool = False) -> float | None:
     elif not timeout >= 0:  # also refuses NaN
         raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
     return float(timeout)
+
+
+def check_count(name: str, value: object, *, allow_none: bool = False) -> int | None:
+    """``value`` as an int >= 1 (or None if ``allow_none``), else TypeError/ValueError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        what = "a positive int or None" if allow_none else "a positive int"
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value

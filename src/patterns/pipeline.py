@@ -29,9 +29,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
+from ._channel_base import check_ctx
 from ._pool import feed_loop, stage_loop
 from ._semaphore import Semaphore
-from ._validate import check_timeout
+from ._validate import check_count, check_timeout
 from .channel import Channel, ChannelClosed
 from .context import Context, ContextError, background, with_cancel
 
@@ -39,14 +40,6 @@ __all__ = ["Pipeline", "PipelineRun", "fan_in", "fan_out"]
 
 DEFAULT_CAPACITY = 128
 _SLICE = 0.1  # main-thread joins wait in slices so that Ctrl-C lands
-
-
-def _check_workers(workers: object) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, int):
-        raise TypeError(f"workers must be a positive int, got {workers!r}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    return workers
 
 
 def _check_capacity(capacity: object) -> int:
@@ -59,12 +52,8 @@ def _check_capacity(capacity: object) -> int:
     return capacity
 
 
-def _check_ctx(ctx: object) -> Context:
-    if ctx is None:
-        return background()
-    if not isinstance(ctx, Context):
-        raise TypeError(f"ctx must be a Context or None, got {type(ctx).__name__}")
-    return ctx
+def _ctx_or_background(ctx: object) -> Context:
+    return check_ctx(ctx) or background()
 
 
 @dataclass(frozen=True)
@@ -80,7 +69,7 @@ class Pipeline:
     """A chain of stages; :meth:`run` starts one run of it over a source.  Reusable."""
 
     def __init__(self, ctx: Context | None = None) -> None:
-        self._ctx = _check_ctx(ctx)
+        self._ctx = _ctx_or_background(ctx)
         self._stages: list[_Stage] = []
 
     def stage(self, fn: Callable[[Any], Any], workers: int = 1, *, capacity: int | None = None,
@@ -93,7 +82,7 @@ class Pipeline:
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         stage_name = name if name is not None else getattr(fn, "__name__", f"stage{len(self._stages)}")
-        self._stages.append(_Stage(fn, _check_workers(workers), _check_capacity(capacity),
+        self._stages.append(_Stage(fn, check_count("workers", workers), _check_capacity(capacity),
                                    bool(ordered), str(stage_name)))
         return self
 
@@ -329,7 +318,7 @@ def fan_in(*channels: Channel, ctx: Context | None = None, capacity: int | None 
     for channel in channels:
         if not isinstance(channel, Channel):
             raise TypeError(f"fan_in takes Channels, got {type(channel).__name__}")
-    ctx = _check_ctx(ctx)
+    ctx = _ctx_or_background(ctx)
     out = Channel(_check_capacity(capacity))
     if not channels:
         out.close()

@@ -44,10 +44,11 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
 
+from ._channel_base import check_ctx
 from ._future import Future
 from ._pool import PoolCore, ordered_results, takes_ctx
 from ._semaphore import Semaphore
-from ._validate import check_timeout
+from ._validate import check_count, check_timeout
 from .channel import Channel, ChannelClosed
 from .context import Context, background, with_cancel
 
@@ -85,23 +86,6 @@ class PoolShutdownStatus:
         return self.joined
 
 
-def _check_count(name: str, value: object, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        what = "a positive int or None" if allow_none else "a positive int"
-        raise TypeError(f"{name} must be {what}, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def _check_ctx(ctx: object) -> Context | None:
-    if ctx is not None and not isinstance(ctx, Context):
-        raise TypeError(f"ctx must be a Context or None, got {type(ctx).__name__}")
-    return ctx
-
-
 def _describe(job: tuple) -> str:
     _, fn, args, kwargs = job
     name = getattr(fn, "__qualname__", None) or repr(fn)
@@ -128,9 +112,9 @@ class WorkerPool(Executor):
         name: str | None = None,
         pass_ctx: bool = True,
     ) -> None:
-        _check_count("workers", workers)
-        _check_count("queue_size", queue_size, allow_none=True)
-        _check_ctx(ctx)
+        check_count("workers", workers)
+        check_count("queue_size", queue_size, allow_none=True)
+        check_ctx(ctx)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}")
         self._workers = workers
@@ -193,7 +177,7 @@ class WorkerPool(Executor):
         :meth:`imap` for long inputs.  ``timeout`` counts from this call.
         """
         check_timeout(timeout)
-        _check_count("buffersize", buffersize, allow_none=True)
+        check_count("buffersize", buffersize, allow_none=True)
         if buffersize is None:
             return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
         end = None if timeout is None else time.monotonic() + timeout
@@ -259,8 +243,8 @@ class WorkerPool(Executor):
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        _check_ctx(ctx)
-        window = _check_count("window", window, allow_none=True) or max(256, 4 * self._workers)
+        check_ctx(ctx)
+        window = check_count("window", window, allow_none=True) or max(256, 4 * self._workers)
         items = iter(iterable)
         if ordered:
             return self._ordered(fn, items, window, ctx, None)
@@ -276,7 +260,7 @@ class WorkerPool(Executor):
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        _check_ctx(ctx)
+        check_ctx(ctx)
         capacity = self._workers if capacity is None else capacity
         return PoolRun(self, fn, jobs, capacity, ctx)
 
