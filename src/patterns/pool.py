@@ -118,7 +118,6 @@ class WorkerPool(Executor):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}")
         self._workers = workers
-        self._queue_size = queue_size
         self._name = name or f"WorkerPool-{next(_pool_numbers)}"
         self._pass_ctx = bool(pass_ctx)
         self._ctx, self._cancel_ctx = with_cancel(background() if ctx is None else ctx)
