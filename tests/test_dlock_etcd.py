@@ -140,3 +140,72 @@ def test_an_unreachable_etcd_is_named():
         assert lock.token is None and not lock.lost.is_set()
     finally:
         lock.close()
+
+
+@pytest.fixture
+def own_etcd(tmp_path):
+    """An etcd of this test's own, for faults that must not disturb the session's server."""
+    from servers import EtcdServer
+
+    server = EtcdServer(tmp_path / "etcd")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_restarted_etcd_is_reached_again_on_a_fresh_connection(own_etcd):
+    lock = EtcdLock(own_etcd.endpoint, unique_name(), 5, request_timeout=2)
+    try:
+        with lock:
+            first = lock.token
+        own_etcd.restart()  # the kept-alive connection is now closed by the other side
+        with lock:  # noticed before a request is written, so nothing is sent twice
+            assert lock.token > first
+        assert not lock.locked()
+    finally:
+        lock.close()
+
+
+def test_a_frozen_etcd_fails_within_the_request_timeout_and_recovers(own_etcd):
+    lock = EtcdLock(own_etcd.endpoint, unique_name(), 5, request_timeout=0.5)
+    try:
+        with lock:
+            pass
+        own_etcd.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(LockConnectionError, match=f"etcd at {own_etcd.endpoint} did not answer"):
+                lock.acquire(timeout=5)
+            assert time.monotonic() - started < 2
+            assert lock.token is None
+        finally:
+            own_etcd.resume()
+        assert lock.acquire(timeout=10)  # the timed-out connection was dropped, not reused
+        lock.release()
+    finally:
+        lock.close()
+
+
+def test_threads_sharing_one_lock_object_get_their_own_connections(etcd_server):
+    lock = EtcdLock(etcd_server.endpoint, unique_name(), 5)
+    answers = []
+    try:
+        lock.acquire()
+        token = lock.token
+
+        def ask():
+            for _ in range(20):
+                answers.append(lock.owned() and lock.token == token)
+
+        threads = [threading.Thread(target=ask) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert answers == [True] * 120
+        lock.release()
+        assert not lock.locked()
+    finally:
+        lock.close()
+    with pytest.raises(Exception, match="closed"):
+        lock.locked()

@@ -1,4 +1,4 @@
-"""EtcdLock: etcd's ``concurrency.Mutex`` algorithm over the v3 JSON gateway (httpx).
+"""EtcdLock: etcd's ``concurrency.Mutex`` algorithm over the v3 JSON gateway (``http.client``).
 
 Acquire: grant a lease of ``ttl`` seconds, then in one transaction create the key
 ``name/<lease-id in hex>`` (only if it does not exist yet) attached to the lease, and read the
@@ -8,12 +8,13 @@ so waiters are served in FIFO order and a release wakes exactly one waiter.  Eac
 predecessor also re-reads our own key: if the lease expired while waiting, acquire raises
 LockLost.  While waiting, the acquiring thread keeps its lease alive.
 
-Release deletes the key (only if it is still ours: compare on its create revision) and revokes
-the lease, so no lease is left behind: four requests per uncontended acquire+release.  With
-``keep_lease=True`` the lease stays with the lock object instead (as etcd's Go ``Session`` keeps
-one lease for many locks): the next acquire renews it with one keep-alive, ``close()`` revokes it,
-and an object never closed leaves one lease that expires after a ttl (nothing keeps it alive);
-three requests per cycle.
+Release deletes the key (only if it is still ours: compare on its create revision, so a hold
+lost to expiry or to a hand deletion is reported) and revokes the lease, so no lease is left
+behind: four requests per uncontended acquire+release.  With ``keep_lease=True`` the lease stays
+with the lock object instead (as etcd's Go ``Session`` keeps one lease for many locks): the next
+acquire renews it with one keep-alive, ``close()`` revokes it, and an object never closed leaves
+one lease that expires after a ttl (nothing keeps it alive); three requests per cycle, and a
+keep-alive costs etcd less than a grant (no consensus round).
 
 The fencing token is the create revision of our key: etcd revisions only grow, so tokens
 are strictly increasing across owners (and across all keys of the cluster).
@@ -28,13 +29,13 @@ With ``auto_renew=False`` the hold lasts one ttl unless extended, as with Redis.
 from __future__ import annotations
 
 import base64
-import json
 import math
 import time
 from typing import Any, Callable
 
 from ._base import DistributedLock
-from ._errors import LockConnectionError, LockError, LockLost
+from ._errors import LockError, LockLost
+from ._gateway import EtcdGateway
 from ._validate import check_bool, check_ttl
 
 __all__ = ["EtcdLock"]
@@ -129,17 +130,16 @@ class EtcdLock(DistributedLock):
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
             raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
         request_timeout = check_ttl(request_timeout, param="request_timeout")
+        keep_lease = check_bool(keep_lease, "keep_lease")
+        gateway = EtcdGateway(endpoint, request_timeout)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
-        import httpx
-
-        self._httpx = httpx
         self._ttl = float(math.ceil(self._ttl))
-        self._endpoint = endpoint.rstrip("/")
-        self._request_timeout = request_timeout
-        self._http = httpx.Client(base_url=self._endpoint, timeout=request_timeout)
+        self._gateway = gateway
+        self._endpoint = gateway.endpoint
+        self._post = gateway.post
         self._prefix = (name + "/").encode()
         self._lease: str | None = None
-        self._keep_lease = check_bool(keep_lease, "keep_lease")
+        self._keep_lease = keep_lease
         self._key: bytes | None = None
         self._revision: int | None = None
 
@@ -149,22 +149,6 @@ class EtcdLock(DistributedLock):
         return self._endpoint
 
     # -- the gateway ------------------------------------------------------------------------
-
-    def _post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
-        try:
-            reply = self._http.post(path, json=body)
-        except self._httpx.TransportError as exc:
-            raise LockConnectionError(f"etcd at {self._endpoint} did not answer {path}: {exc!r}") from exc
-        try:
-            data = reply.json()
-        except ValueError:
-            data = {}
-        if reply.status_code != 200:
-            message = data.get("message") or data.get("error") or reply.text[:200]
-            if allow_not_found and "not found" in str(message):
-                return {"not_found": True}
-            raise LockError(f"etcd at {self._endpoint} refused {path}: {message}")
-        return data
 
     def _grant(self) -> str:
         data = self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
@@ -191,29 +175,6 @@ class EtcdLock(DistributedLock):
         kvs = data.get("kvs") or []
         return bool(kvs) and int(kvs[0].get("create_revision", 0)) == self._revision
 
-    def _watch_delete(self, key_b64: str, start_revision: int, wait: float) -> bool:
-        """True once ``key`` is deleted at or after ``start_revision``; False after ``wait`` s."""
-        httpx = self._httpx
-        give_up = time.monotonic() + wait
-        body = {"create_request": {"key": key_b64, "start_revision": str(start_revision)}}
-        try:
-            timeouts = httpx.Timeout(self._request_timeout, read=max(0.01, wait))
-            with self._http.stream("POST", "/v3/watch", json=body, timeout=timeouts) as stream:
-                for line in stream.iter_lines():
-                    if not line:
-                        continue
-                    result = json.loads(line).get("result", {})
-                    for event in result.get("events") or ():
-                        if event.get("type") == "DELETE":
-                            return True
-                    if time.monotonic() >= give_up:
-                        return False
-        except httpx.ReadTimeout:
-            return False
-        except httpx.TransportError as exc:
-            raise LockConnectionError(f"etcd at {self._endpoint} did not answer /v3/watch: {exc!r}") from exc
-        return False
-
     # -- the backend hooks ------------------------------------------------------------------
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
@@ -233,8 +194,7 @@ class EtcdLock(DistributedLock):
             if not done:
                 self._key = self._revision = None
                 try:
-                    self._post("/v3/kv/deleterange", {"key": key_b64})
-                    self._drop_lease()
+                    self._give_up(key_b64, None)
                 except LockError:
                     pass  # the lease ends it
 
@@ -257,7 +217,7 @@ class EtcdLock(DistributedLock):
                     return False
                 wait = min(wait, deadline - now)
             if wait > 0:
-                self._watch_delete(predecessor, at + 1, wait)
+                self._gateway.watch_delete(predecessor, at + 1, wait)
             if time.monotonic() - renewed >= renew_every:
                 if not self._keepalive(self._lease):
                     raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
@@ -266,7 +226,20 @@ class EtcdLock(DistributedLock):
     def _release_impl(self) -> bool:
         key, revision = self._key, self._revision
         self._key = self._revision = None
-        ours = bool(self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision)).get("succeeded"))
+        return self._give_up(_b64(key or b""), revision)
+
+    def _give_up(self, key_b64: str, revision: int | None) -> bool:
+        """Delete our key and drop the lease; False when the key was no longer this hold's.
+
+        ``revision`` None (an acquire that did not get the lock): delete the key whatever it is;
+        without ``keep_lease`` revoking the lease does that in the same request.
+        """
+        if revision is None:
+            if self._keep_lease:
+                self._post("/v3/kv/deleterange", {"key": key_b64})
+            self._drop_lease()
+            return True
+        ours = bool(self._post("/v3/kv/txn", _delete_txn(key_b64, revision)).get("succeeded"))
         self._drop_lease()
         return ours
 
@@ -301,8 +274,7 @@ class EtcdLock(DistributedLock):
         self._key = self._revision = None
         if key is not None:
             try:
-                self._post("/v3/kv/txn", _delete_txn(_b64(key), revision))
-                self._drop_lease()
+                self._give_up(_b64(key), revision)
             except LockError:
                 pass
 
@@ -314,4 +286,4 @@ class EtcdLock(DistributedLock):
         except LockError:
             pass  # it expires after one ttl
         finally:
-            self._http.close()
+            self._gateway.close()

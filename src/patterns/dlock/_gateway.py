@@ -1,0 +1,151 @@
+"""EtcdGateway: JSON requests to etcd's v3 gateway over the standard library's ``http.client``.
+
+Each request rides a kept-alive connection taken from a small pool (one connection per concurrent
+caller: the lock's own thread and its renewal thread may talk at once).  A pooled connection that
+the server closed while idle is noticed *before* a request is written to it and replaced, so a
+request is never sent twice: the lock's writes (grant, create, revoke) are not idempotent.
+
+Why not httpx here: on loopback the gateway itself answers in 0.35-0.6 ms, and the client's own
+work decides the rest.  ``http.client`` adds about 0.1-0.15 ms per request, httpx about 0.5 ms
+(measured on the 2-core CI machine kind, where the client's CPU time is also taken from the
+server).  The asyncio twin keeps httpx, which has the async client.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import select
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._errors import LockConnectionError, LockError
+
+__all__ = ["EtcdGateway"]
+
+_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+class EtcdGateway:
+    """POST JSON bodies to an etcd v3 gateway at ``endpoint`` (``http://host:port`` or https)."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
+        self.endpoint = endpoint.rstrip("/")
+        self._base = parts.path.rstrip("/")
+        self._host = parts.hostname
+        self._port = parts.port
+        self._https = parts.scheme == "https"
+        self._timeout = timeout
+        self._idle: list[http.client.HTTPConnection] = []
+        self._closed = False
+
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout)
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def _take(self) -> http.client.HTTPConnection:
+        """An idle connection still open, or a new one (connected lazily by http.client)."""
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                return self._connect(self._timeout)
+            sock = conn.sock
+            if sock is None:
+                return conn
+            try:
+                readable = select.select([sock], [], [], 0)[0]
+            except (OSError, ValueError):
+                readable = [sock]
+            if not readable:
+                return conn
+            conn.close()  # readable while idle: the server closed it (or sent garbage)
+
+    def _fail(self, path: str, exc: BaseException) -> LockConnectionError:
+        return LockConnectionError(f"etcd at {self.endpoint} did not answer {path}: {exc!r}")
+
+    def post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
+        """The decoded reply; LockConnectionError when etcd did not answer, LockError when it refused.
+
+        ``allow_not_found``: a refusal saying "not found" (an expired lease) returns
+        ``{"not_found": True}`` instead of raising.
+        """
+        if self._closed:
+            raise LockError(f"the connection to etcd at {self.endpoint} is closed")
+        conn = self._take()
+        try:
+            conn.request("POST", self._base + path, json.dumps(body), _HEADERS)
+            reply = conn.getresponse()
+            raw = reply.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self._fail(path, exc) from exc
+        if reply.will_close:
+            conn.close()
+        else:
+            self._idle.append(conn)
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        if reply.status != 200:
+            message = data.get("message") or data.get("error") or raw[:200].decode(errors="replace")
+            if allow_not_found and "not found" in str(message):
+                return {"not_found": True}
+            raise LockError(f"etcd at {self.endpoint} refused {path}: {message}")
+        return data
+
+    def watch_delete(self, key_b64: str, start_revision: int, wait: float) -> bool:
+        """True once the key is deleted at or after ``start_revision``; False after ``wait`` s.
+
+        A watch is a stream that the gateway never ends by itself, so it gets its own connection,
+        closed afterwards.
+        """
+        give_up = time.monotonic() + wait
+        body = {"create_request": {"key": key_b64, "start_revision": str(start_revision)}}
+        conn = self._connect(self._timeout)
+        try:
+            conn.request("POST", self._base + "/v3/watch", json.dumps(body), _HEADERS)
+            reply = conn.getresponse()
+            if reply.status != 200:
+                raise LockError(f"etcd at {self.endpoint} refused /v3/watch: {reply.read()[:200]!r}")
+            return self._delete_seen(conn, reply, give_up)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._fail("/v3/watch", exc) from exc
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _delete_seen(conn: http.client.HTTPConnection, reply: http.client.HTTPResponse, give_up: float) -> bool:
+        """Read watch events until a DELETE (True) or ``give_up`` (False)."""
+        while True:
+            left = give_up - time.monotonic()
+            if left <= 0:
+                return False
+            assert conn.sock is not None
+            conn.sock.settimeout(max(0.01, left))
+            try:
+                line = reply.readline()
+            except TimeoutError:
+                return False
+            if not line:
+                raise http.client.IncompleteRead(b"")  # the gateway ended the stream under us
+            if not line.strip():
+                continue
+            result = json.loads(line).get("result", {})
+            for event in result.get("events") or ():
+                if event.get("type") == "DELETE":
+                    return True
+
+    def close(self) -> None:
+        """Close the pooled connections; later requests raise LockError."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
