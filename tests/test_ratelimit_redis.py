@@ -297,6 +297,52 @@ def test_redis_down_raises_naming_the_server(redis_servers):
     c.close()
 
 
+def test_a_reply_cut_by_a_timeout_is_never_read_by_the_next_decision(redis_servers):
+    """The direct wire drops a connection whose reply it gave up on: after the server wakes, the
+    next decision reads its own reply, not the late one (which said 'allowed')."""
+    (server,) = redis_servers(1)
+    c = redis.Redis(host=server.host, port=server.port, socket_timeout=0.3, retry=None)
+    lim = RedisFixedWindow(c, fresh(), 1, BIG)
+    other = RedisFixedWindow(c, fresh(), 1, BIG)
+    assert other.allow()  # this one is now full: its next answer is 0
+    server.pause()
+    try:
+        with pytest.raises(RedisUnavailable):
+            lim.allow()  # sent; the reply (1: allowed) arrives only after the timeout
+    finally:
+        server.resume()
+    assert other.allow() is False
+    assert lim.remaining() == 0  # the lost decision did count, on the server
+    c.close()
+
+
+def test_a_restarted_server_is_reached_on_a_fresh_connection(redis_servers):
+    (server,) = redis_servers(1)
+    c = redis.Redis(host=server.host, port=server.port, socket_timeout=2)
+    lim = RedisTokenBucket(c, fresh(), 1, 3)
+    assert lim.allow()
+    server.restart()  # the pooled connection is closed, the script cache empty
+    assert [lim.allow() for _ in range(4)] == [True, True, True, False]
+    c.close()
+
+
+@pytest.mark.parametrize("how", ["decode_responses", "single_connection_client"])
+def test_other_client_settings_give_the_same_decisions(redis_server, how):
+    c = redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=5, **{how: True})
+    try:
+        bucket = RedisTokenBucket(c, fresh(), 1, 2)
+        assert [bucket.allow() for _ in range(3)] == [True, True, False]
+        res = bucket.reserve()
+        assert res.ok and 0 < res.delay() <= 1
+        res.cancel()
+        assert bucket.tokens() == pytest.approx(0, abs=0.1)
+        window = RedisSlidingWindowLog(c, fresh(), 2, BIG)
+        assert [window.allow() for _ in range(3)] == [True, True, False]
+        assert window.remaining() == 0 and window.retry_after() > 0
+    finally:
+        c.close()
+
+
 # -- many clients: threads and processes ---------------------------------------------------------
 
 

@@ -8,7 +8,9 @@
     if lim.allow(): ...
 
 - One EVALSHA round trip per decision; after a NOSCRIPT (a restart, SCRIPT FLUSH) the script
-  is loaded and the call retried once.
+  is loaded and the call retried once.  Decisions are written straight onto a connection of
+  the client's pool, with no retry (see ``_wire``): a lost reply raises instead of counting a
+  decision twice.
 - Time is the server's (``TIME`` inside the script), never the client's clock, so clients
   with skewed clocks agree; there is no ``clock=`` argument.
 - Keys are ``ftsync:rl:{<name>}:<kind>``: the ``{hash tag}`` keeps a limiter on one Redis
@@ -36,6 +38,7 @@ from typing import Any
 
 from .._channel_base import check_wait
 from . import _lua
+from ._wire import ScriptWire, pack_args
 
 try:
     import redis as _redis
@@ -131,6 +134,8 @@ class _RedisLimiter:
         self._client = client
         self._key = f"ftsync:rl:{{{name}}}:{self._kind}"
         self._sha = _sha1(self._source)
+        self._wire = ScriptWire(client, self._source, self._sha, self._key)
+        self._allow_one: bytes | None = None  # allow(1)'s arguments, packed (direct wire only)
 
     @property
     def name(self) -> str:
@@ -144,11 +149,18 @@ class _RedisLimiter:
     def _eval(self, *args: object) -> Any:
         """One EVALSHA; after a NOSCRIPT (restart, SCRIPT FLUSH) load the script and retry."""
         try:
-            try:
-                return self._client.evalsha(self._sha, 1, self._key, *args)
-            except _redis.exceptions.NoScriptError:
-                self._client.script_load(self._source)
-                return self._client.evalsha(self._sha, 1, self._key, *args)
+            return self._wire.call(*args)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+
+    def _pack_allow_one(self, *args: object) -> None:
+        """Pack ``allow(1)``'s arguments once: the hot path then sends fixed bytes."""
+        self._allow_one = pack_args(args) if self._wire.direct else None
+        self._allow_one_count = len(args)
+
+    def _allow_one_call(self) -> Any:
+        try:
+            return self._wire.call_packed(self._allow_one, self._allow_one_count)  # type: ignore[arg-type]
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
 
@@ -222,6 +234,11 @@ class _TokenBucketParams(_RedisLimiter):
         self._leased = 0
         self._rb = (_num(self._rate), _num(self._burst))
 
+    def _set_rb(self) -> None:
+        """New rate/burst: the arguments every call sends, and allow(1)'s packed form."""
+        self._rb = (_num(self._rate), _num(self._burst))
+        self._pack_allow_one(b"allow", *self._rb, 1, 0)
+
     @property
     def rate(self) -> float:
         return self._rate
@@ -243,7 +260,7 @@ class _TokenBucketParams(_RedisLimiter):
         no longer be cancelled.
         """
         self._rate = check_positive(rate, "rate", "tokens per second")
-        self._rb = (_num(self._rate), _num(self._burst))
+        self._set_rb()
 
     def set_burst(self, burst: int) -> None:
         """Use ``burst`` from now on; tokens above it are dropped (Go's ``SetBurst``).
@@ -251,7 +268,7 @@ class _TokenBucketParams(_RedisLimiter):
         Converted in Redis as for ``set_rate``.
         """
         self._burst = check_int(burst, "burst")
-        self._rb = (_num(self._rate), _num(self._burst))
+        self._set_rb()
 
     def _reservation(self, reply: list, n: int) -> RedisReservation:
         ok = int(reply[0]) == 1
@@ -275,6 +292,7 @@ class RedisTokenBucket(_TokenBucketParams):
                  local_batch: int | None = None) -> None:
         self._setup(rate, burst, local_batch)
         super().__init__(client, name)
+        self._set_rb()
         self._lease_lock = threading.Lock()
 
     def allow(self, n: int = 1) -> bool:
@@ -285,6 +303,8 @@ class RedisTokenBucket(_TokenBucketParams):
         if n > self._burst:
             return False
         if self._batch is None:
+            if n == 1 and self._allow_one is not None:
+                return self._allow_one_call() == 1
             return self._eval(b"allow", *self._rb, n, 0) == 1
         with self._lease_lock:
             if self._leased >= n:
@@ -383,6 +403,7 @@ class _RedisWindow(_WindowParams):
     def __init__(self, client: Any, name: str, limit: int, window: float) -> None:
         self._setup(limit, window)
         super().__init__(client, name)
+        self._pack_allow_one(b"allow", *self._lw, 1)
 
     def allow(self, n: int = 1) -> bool:
         """Admit ``n`` calls if the window has room now; a refusal changes nothing."""
@@ -391,6 +412,8 @@ class _RedisWindow(_WindowParams):
             return True
         if n > self._limit:
             return False
+        if n == 1 and self._allow_one is not None:
+            return self._allow_one_call() == 1
         return self._eval(b"allow", *self._lw, n) == 1
 
     def remaining(self) -> int:
