@@ -10,7 +10,8 @@
 
 Issue 6's targets: RedisLock uncontended >= 0.9x redis-py Lock (with its fencing INCR);
 contended >= redis-py's throughput with max wait <= 50 ms; Redlock >= 0.8x redlock-py and 5x
-pottery; EtcdLock >= 1.2x aetcd.  The ratios are printed at the end of the module.
+pottery; EtcdLock >= 1.2x aetcd (rows: a lease per hold, ``keep_lease``, and a lock of an
+EtcdSession, whose lease is kept alive by its thread).  The ratios are printed at the end of the module.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from servers import EtcdServer, RedisServer  # noqa: E402
 redis = pytest.importorskip("redis", reason="the redis extra is not installed")
 pytest.importorskip("httpx", reason="the etcd extra (httpx) is not installed")
 
-from patterns.dlock import EtcdLock, RedisLock, Redlock  # noqa: E402
+from patterns.dlock import EtcdLock, EtcdSession, RedisLock, Redlock  # noqa: E402
 
 GROUP_UNCONTENDED = "dlock uncontended acquire+release"
 GROUP_CONTENDED = "dlock contended, 4 threads"
@@ -94,6 +95,7 @@ def _summary(write):
     ratio("Redlock / pottery Redlock (3 nodes)", "ftsync Redlock", "pottery Redlock", 5)
     ratio("EtcdLock / aetcd Lock", "ftsync EtcdLock", "aetcd Lock", 1.2)
     ratio("EtcdLock(keep_lease=True) / aetcd Lock", "ftsync EtcdLock keep_lease", "aetcd Lock", 1.2)
+    ratio("EtcdSession lock / aetcd Lock", "ftsync EtcdSession lock", "aetcd Lock", 1.2)
     ours, peer = CONTENDED.get("ftsync RedisLock"), CONTENDED.get("redis-py Lock")
     if ours and peer:
         value = ours["ops"] / peer["ops"]
@@ -223,6 +225,17 @@ def test_ftsync_etcd_lock(benchmark, servers, keep_lease):
         _uncontended(benchmark, label, cycle, 60, ours=True)
     finally:
         lock.close()
+
+
+def test_ftsync_etcd_session_lock(benchmark, servers):
+    with EtcdSession(servers["etcd"].endpoint, 10) as session:
+        lock = session.lock(_name())
+
+        def cycle():
+            lock.acquire()
+            lock.release()
+
+        _uncontended(benchmark, "ftsync EtcdSession lock", cycle, 60, ours=True)
 
 
 def test_aetcd_lock(benchmark, servers):

@@ -11,10 +11,14 @@ Which to use:
   ttl cannot be stopped by the resource, so do not use it to protect correctness.
 - **MemoryLock** inside one process: development and tests, the same semantics.
 
+For many etcd locks in one process, an :class:`EtcdSession` shares one lease, kept alive by one
+thread, between them (etcd's Go ``concurrency.Session``): two requests per acquire+release.
+
 ``lock_from_url(url, name, ttl)`` builds any of them from ``redis://``, ``redlock://h1,h2,h3``,
 ``etcd://`` or ``memory://``.  :mod:`patterns.dlock.aio` has the asyncio twins (``AsyncRedisLock``,
-``AsyncRedlock``, ``AsyncEtcdLock``, ``AsyncMemoryLock`` and its own ``lock_from_url``).  Redis needs the ``redis`` extra, etcd the ``etcd`` extra (httpx);
-they are imported only when the lock kind is used.
+``AsyncRedlock``, ``AsyncEtcdLock``, ``AsyncMemoryLock`` and its own ``lock_from_url``).  Redis needs the ``redis`` extra; the etcd
+locks need nothing more (the standard library's ``http.client``), their asyncio twin the ``etcd``
+extra (httpx).  Clients are imported only when the lock kind is used.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from .memory import MemoryLock, MemoryRegistry
 __all__ = [
     "DistributedLock",
     "EtcdLock",
+    "EtcdSession",
     "FencedResource",
     "LockConnectionError",
     "LockError",
@@ -55,6 +60,7 @@ _LAZY = {
     "RedisLock": ".redis",
     "Redlock": ".redlock",
     "EtcdLock": ".etcd",
+    "EtcdSession": ".etcd",
     "FencedResource": ".fencing",
     "lock_from_url": ".url",
 }

@@ -11,10 +11,12 @@ LockLost.  While waiting, the acquiring thread keeps its lease alive.
 Release deletes the key (only if it is still ours: compare on its create revision, so a hold
 lost to expiry or to a hand deletion is reported) and revokes the lease, so no lease is left
 behind: four requests per uncontended acquire+release.  With ``keep_lease=True`` the lease stays
-with the lock object instead (as etcd's Go ``Session`` keeps one lease for many locks): the next
-acquire renews it with one keep-alive, ``close()`` revokes it, and an object never closed leaves
+with the lock object instead: the next acquire renews it with one keep-alive, ``close()`` revokes it, and an object never closed leaves
 one lease that expires after a ttl (nothing keeps it alive); three requests per cycle, and a
 keep-alive costs etcd less than a grant (no consensus round).
+
+:class:`EtcdSession` is etcd's Go ``Session``: one lease kept alive by a background thread and
+shared by many locks, so an acquire+release is two requests (create the key, delete it).
 
 The fencing token is the create revision of our key: etcd revisions only grow, so tokens
 are strictly increasing across owners (and across all keys of the cluster).
@@ -29,8 +31,12 @@ With ``auto_renew=False`` the hold lasts one ttl unless extended, as with Redis.
 from __future__ import annotations
 
 import base64
+import itertools
+import logging
 import math
+import threading
 import time
+import weakref
 from typing import Any, Callable
 
 from ._base import DistributedLock
@@ -38,7 +44,9 @@ from ._errors import LockError, LockLost
 from ._gateway import EtcdGateway
 from ._validate import check_bool, check_ttl
 
-__all__ = ["EtcdLock"]
+__all__ = ["EtcdLock", "EtcdSession"]
+
+_log = logging.getLogger("patterns.dlock")
 
 
 def _b64(raw: bytes) -> str:
@@ -133,11 +141,26 @@ class EtcdLock(DistributedLock):
         keep_lease = check_bool(keep_lease, "keep_lease")
         gateway = EtcdGateway(endpoint, request_timeout)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
+        self._setup(gateway, keep_lease, None)
+
+    @classmethod
+    def _in_session(cls, session: EtcdSession, name: str, timeout: float | None,
+                    on_lost: Callable[[DistributedLock], object] | None, serial: int) -> EtcdLock:
+        """A lock on ``session``'s lease (made by ``EtcdSession.lock``)."""
+        lock = cls.__new__(cls)
+        DistributedLock.__init__(lock, name, session.ttl, timeout=timeout, on_lost=on_lost)
+        lock._setup(session._gateway, True, session)
+        lock._suffix = b"_%x" % serial  # two locks of one session on one name: two keys
+        return lock
+
+    def _setup(self, gateway: EtcdGateway, keep_lease: bool, session: EtcdSession | None) -> None:
         self._ttl = float(math.ceil(self._ttl))
         self._gateway = gateway
         self._endpoint = gateway.endpoint
         self._post = gateway.post
-        self._prefix = (name + "/").encode()
+        self._prefix = (self._name + "/").encode()
+        self._suffix = b""
+        self._session = session
         self._lease: str | None = None
         self._keep_lease = keep_lease
         self._key: bytes | None = None
@@ -164,7 +187,11 @@ class EtcdLock(DistributedLock):
         return int(data.get("result", {}).get("TTL", 0) or 0) > 0
 
     def _fresh_lease(self) -> str:
-        """The object's lease, renewed to a full ttl, or a new one if it expired."""
+        """The object's lease, renewed to a full ttl, or a new one if it expired; in a session,
+        the session's lease (its keep-alive thread renews it)."""
+        if self._session is not None:
+            self._lease = self._session._lease_to_use()
+            return self._lease
         if self._lease is not None and self._keepalive(self._lease):
             return self._lease
         self._lease = self._grant()
@@ -178,8 +205,18 @@ class EtcdLock(DistributedLock):
     # -- the backend hooks ------------------------------------------------------------------
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
+        try:
+            return self._try_acquire(blocking, deadline)
+        except LockError as exc:
+            if self._session is None or self._lease is None or "lease not found" not in str(exc):
+                raise
+            # the session's lease expired before its keep-alive thread noticed (a pause): once more
+            self._session._lease_gone(self._lease, "the session's lease expired")
+            return self._try_acquire(blocking, deadline)
+
+    def _try_acquire(self, blocking: bool, deadline: float | None) -> bool:
         lease = self._fresh_lease()
-        key = self._prefix + format(int(lease), "x").encode()
+        key = self._prefix + format(int(lease), "x").encode() + self._suffix
         key_b64 = _b64(key)
         done = False
         try:
@@ -280,6 +317,8 @@ class EtcdLock(DistributedLock):
 
     def _close_impl(self) -> None:
         lease, self._lease = self._lease, None
+        if self._session is not None:
+            return  # the lease and the connections are the session's
         try:
             if lease is not None:
                 self._revoke(lease)
@@ -287,3 +326,163 @@ class EtcdLock(DistributedLock):
             pass  # it expires after one ttl
         finally:
             self._gateway.close()
+
+
+class EtcdSession:
+    """One etcd lease kept alive by a background thread, shared by the locks ``lock()`` makes.
+
+    etcd's Go ``concurrency.Session``: the lease lives as long as this process keeps renewing it
+    (every ttl/3), so a hold lasts until it is released, and ends one ttl after the process dies
+    or freezes.  A lock then costs two requests per uncontended acquire+release (create the key,
+    delete it) instead of four: the lease is neither granted nor revoked per hold.
+
+    - The lease is granted at the first acquire, and again after it was lost.
+    - If the keep-alive finds the lease gone (the process was paused past the ttl), or etcd does
+      not answer for a whole ttl, every lock held on it is marked lost (``lost``, ``on_lost``).
+    - ``close()`` (or ``with``) releases the held locks and revokes the lease; until then one
+      lease is left in etcd, as with Go's session.
+
+    ``endpoint``: the gateway's base URL; ``ttl``: lease seconds (rounded up to whole seconds,
+    > 0); ``request_timeout``: seconds for each HTTP request.
+    """
+
+    def __init__(self, endpoint: str, ttl: float, *, request_timeout: float = 5.0) -> None:
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
+        self._ttl = float(math.ceil(check_ttl(ttl)))
+        self._gateway = EtcdGateway(endpoint, check_ttl(request_timeout, param="request_timeout"))
+        self._guard = threading.Lock()  # guards _lease, _keeper, _closed
+        self._lease: str | None = None
+        self._keeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._closed = False
+        self._locks: weakref.WeakSet[EtcdLock] = weakref.WeakSet()
+        self._serials = itertools.count(1)
+        weakref.finalize(self, self._stop.set)  # a dropped session's thread ends at its next tick
+
+    @property
+    def endpoint(self) -> str:
+        """The etcd JSON gateway's base URL."""
+        return self._gateway.endpoint
+
+    @property
+    def ttl(self) -> float:
+        """Lease seconds: how long a hold outlives this process."""
+        return self._ttl
+
+    @property
+    def lease(self) -> str | None:
+        """The current lease ID, None before the first acquire and after the lease was lost."""
+        return self._lease
+
+    def lock(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        on_lost: Callable[[DistributedLock], object] | None = None,
+    ) -> EtcdLock:
+        """An EtcdLock on this session's lease (FIFO waiters, create revision as the token).
+
+        Its ``close()`` releases it but leaves the lease to the session.  Two locks of one session
+        on one name are two waiters, as two processes would be.
+        """
+        with self._guard:
+            if self._closed:
+                raise LockError("this EtcdSession is closed")
+            lock = EtcdLock._in_session(self, name, timeout, on_lost, next(self._serials))
+            self._locks.add(lock)
+        return lock
+
+    def _lease_to_use(self) -> str:
+        """The live lease, granted (and its keep-alive thread started) if there is none."""
+        with self._guard:
+            if self._closed:
+                raise LockError("this EtcdSession is closed")
+            if self._lease is None:
+                data = self._gateway.post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
+                if data.get("error") or not data.get("ID"):
+                    raise LockError(f"etcd at {self.endpoint} granted no lease: {data}")
+                self._lease = str(data["ID"])
+            if self._keeper is None:
+                self._keeper = threading.Thread(
+                    target=_keep_session_alive,
+                    args=(weakref.ref(self), self._stop, self._ttl / 3),
+                    name="ftsync-etcd-session",
+                    daemon=True,
+                )
+                self._keeper.start()
+            return self._lease
+
+    def _renew(self) -> None:
+        """One keep-alive round (the keeper thread)."""
+        lease = self._lease
+        if lease is None:
+            return
+        data = self._gateway.post("/v3/lease/keepalive", {"ID": lease})
+        if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
+            self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
+
+    def _lease_gone(self, lease: str, reason: str) -> None:
+        """Forget ``lease`` and mark every lock held on it lost."""
+        with self._guard:
+            if self._lease == lease:
+                self._lease = None
+        for lock in list(self._locks):
+            if lock._lease == lease and lock._held:
+                lock._mark_lost(reason)
+
+    def close(self) -> None:
+        """Release the held locks, stop the keep-alive thread and revoke the lease."""
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            for lock in list(self._locks):
+                lock.close()
+        finally:
+            self._stop.set()
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None and keeper is not threading.current_thread():
+                keeper.join()
+            lease, self._lease = self._lease, None
+            try:
+                if lease is not None:
+                    self._gateway.post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
+            except LockError:
+                pass  # it expires after one ttl
+            finally:
+                self._gateway.close()
+
+    def __enter__(self) -> EtcdSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<EtcdSession {self.endpoint} ttl={self._ttl:g} lease={self._lease}>"
+
+
+def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, interval: float) -> None:
+    """The keeper thread: renew every ``interval`` s; a lease etcd did not renew for a whole ttl
+    (no answer) is given up as lost.  Holds only a weak reference, so a dropped session ends it."""
+    last_ok = time.monotonic()
+    while not stop.wait(interval):
+        session = ref()
+        if session is None:
+            return
+        try:
+            session._renew()
+            last_ok = time.monotonic()
+        except LockError as exc:
+            lease = session._lease
+            if lease is not None and time.monotonic() - last_ok >= session._ttl:
+                session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
+        except Exception as exc:  # noqa: BLE001 - never die silently
+            _log.exception("EtcdSession keep-alive failed")
+            lease = session._lease
+            if lease is not None:
+                session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
+        del session
