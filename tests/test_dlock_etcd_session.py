@@ -1,5 +1,6 @@
 """EtcdSession: one lease kept alive by one thread, shared by many EtcdLocks (Go's Session)."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -233,3 +234,63 @@ def test_a_dropped_session_stops_its_thread(etcd_server):
     keeper.join(3)  # the thread holds only a weak reference: it ends at its next tick
     assert not keeper.is_alive()
     etcd_post(etcd_server.endpoint, "/v3/lease/revoke", {"ID": lease})
+
+
+# -- the asyncio twin ------------------------------------------------------------------------------
+
+
+def test_async_session_shares_one_lease_serves_waiters_and_revokes_at_close(etcd_server):
+    from patterns.dlock.aio import AsyncEtcdSession
+
+    endpoint = etcd_server.endpoint
+    before = _leases(endpoint)
+    name = unique_name()
+
+    async def main():
+        async with AsyncEtcdSession(endpoint, 5) as session:
+            locks = [session.lock(name) for _ in range(4)]
+            box = {"n": 0, "inside": 0, "overlap": 0}
+
+            async def work(lock):
+                for _ in range(10):
+                    async with lock:
+                        box["inside"] += 1
+                        box["overlap"] += box["inside"] != 1
+                        n = box["n"]
+                        await asyncio.sleep(0)
+                        box["n"] = n + 1
+                        box["inside"] -= 1
+
+            await asyncio.gather(*(work(lock) for lock in locks))
+            assert box == {"n": 40, "inside": 0, "overlap": 0}
+            assert _leases(endpoint) - before == {session.lease}
+            await locks[0].acquire()
+        assert session.lease is None
+        with pytest.raises(LockError, match="closed"):
+            session.lock("x")
+
+    asyncio.run(main())
+    assert _leases(endpoint) - before == set()
+
+
+def test_async_session_keeps_holds_alive_and_reports_a_lost_lease(etcd_server):
+    from patterns.dlock.aio import AsyncEtcdSession
+
+    endpoint = etcd_server.endpoint
+    calls = []
+
+    async def main():
+        async with AsyncEtcdSession(endpoint, 1) as session:
+            lock = session.lock(unique_name(), on_lost=calls.append)
+            await lock.acquire()
+            await asyncio.sleep(3.2)  # past the lease's ttl: the keep-alive task renewed it
+            assert await lock.owned()
+            etcd_post(endpoint, "/v3/lease/revoke", {"ID": session.lease})
+            await asyncio.wait_for(lock.lost.wait(), 3)
+            assert calls == [lock]
+            with pytest.raises(LockLost):
+                await lock.release()
+            assert await lock.acquire(timeout=2)  # a new lease
+            await lock.release()
+
+    asyncio.run(main())

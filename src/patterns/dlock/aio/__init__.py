@@ -1,7 +1,8 @@
 """asyncio twins of the distributed locks: the same face with coroutines and ``async with``.
 
 ``AsyncRedisLock`` (redis.asyncio), ``AsyncRedlock`` (concurrent coroutines per round, no
-executor), ``AsyncEtcdLock`` (httpx.AsyncClient), ``AsyncMemoryLock`` and ``lock_from_url``.
+executor), ``AsyncEtcdLock`` and ``AsyncEtcdSession`` (httpx.AsyncClient), ``AsyncMemoryLock`` and
+``lock_from_url``.
 Errors are those of :mod:`patterns.dlock`.  A lock object belongs to one event loop.
 """
 
@@ -15,6 +16,7 @@ from .memory import AsyncMemoryLock
 __all__ = [
     "AsyncDistributedLock",
     "AsyncEtcdLock",
+    "AsyncEtcdSession",
     "AsyncMemoryLock",
     "AsyncRedisLock",
     "AsyncRedlock",
@@ -25,6 +27,7 @@ _LAZY = {
     "AsyncRedisLock": ".redis",
     "AsyncRedlock": ".redlock",
     "AsyncEtcdLock": ".etcd",
+    "AsyncEtcdSession": ".etcd",
     "lock_from_url": ".url",
 }
 

@@ -1,10 +1,15 @@
-"""AsyncEtcdLock: the asyncio twin of EtcdLock (httpx.AsyncClient), the same algorithm and keys."""
+"""AsyncEtcdLock and AsyncEtcdSession: the asyncio twins of EtcdLock and EtcdSession
+(httpx.AsyncClient), the same algorithm and keys."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
+import logging
 import math
 import time
+import weakref
 from typing import Any, Callable
 
 from .._errors import LockConnectionError, LockError, LockLost
@@ -12,7 +17,31 @@ from .._validate import check_bool, check_ttl
 from ..etcd import _acquire_txn, _acquired_revision, _b64, _delete_txn, _prefix_range, _turn, _turn_txn
 from ._base import AsyncDistributedLock
 
-__all__ = ["AsyncEtcdLock"]
+__all__ = ["AsyncEtcdLock", "AsyncEtcdSession"]
+
+_log = logging.getLogger("patterns.dlock")
+
+
+async def _post_json(http: Any, endpoint: str, path: str, body: dict[str, Any], *,
+                     allow_not_found: bool = False) -> dict[str, Any]:
+    """POST to the gateway; LockConnectionError when etcd did not answer, LockError when it
+    refused (``allow_not_found``: a "not found" refusal returns ``{"not_found": True}``)."""
+    import httpx
+
+    try:
+        reply = await http.post(path, json=body)
+    except httpx.TransportError as exc:
+        raise LockConnectionError(f"etcd at {endpoint} did not answer {path}: {exc!r}") from exc
+    try:
+        data = reply.json()
+    except ValueError:
+        data = {}
+    if reply.status_code != 200:
+        message = data.get("message") or data.get("error") or reply.text[:200]
+        if allow_not_found and "not found" in str(message):
+            return {"not_found": True}
+        raise LockError(f"etcd at {endpoint} refused {path}: {message}")
+    return data  # type: ignore[no-any-return]
 
 
 class AsyncEtcdLock(AsyncDistributedLock):
@@ -36,17 +65,37 @@ class AsyncEtcdLock(AsyncDistributedLock):
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
             raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
         request_timeout = check_ttl(request_timeout, param="request_timeout")
+        keep_lease = check_bool(keep_lease, "keep_lease")
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
+        import httpx
+
+        http = httpx.AsyncClient(base_url=endpoint.rstrip("/"), timeout=request_timeout)
+        self._setup(http, endpoint.rstrip("/"), request_timeout, keep_lease, None)
+
+    @classmethod
+    def _in_session(cls, session: AsyncEtcdSession, name: str, timeout: float | None,
+                    on_lost: Callable[..., object] | None, serial: int) -> AsyncEtcdLock:
+        """A lock on ``session``'s lease (made by ``AsyncEtcdSession.lock``)."""
+        lock = cls.__new__(cls)
+        AsyncDistributedLock.__init__(lock, name, session.ttl, timeout=timeout, on_lost=on_lost)
+        lock._setup(session._http, session.endpoint, session._request_timeout, True, session)
+        lock._suffix = b"_%x" % serial  # two locks of one session on one name: two keys
+        return lock
+
+    def _setup(self, http: Any, endpoint: str, request_timeout: float, keep_lease: bool,
+               session: AsyncEtcdSession | None) -> None:
         import httpx
 
         self._httpx = httpx
         self._ttl = float(math.ceil(self._ttl))
-        self._endpoint = endpoint.rstrip("/")
+        self._endpoint = endpoint
         self._request_timeout = request_timeout
-        self._http = httpx.AsyncClient(base_url=self._endpoint, timeout=request_timeout)
-        self._prefix = (name + "/").encode()
+        self._http = http
+        self._prefix = (self._name + "/").encode()
+        self._suffix = b""
+        self._session = session
         self._lease: str | None = None
-        self._keep_lease = check_bool(keep_lease, "keep_lease")
+        self._keep_lease = keep_lease
         self._key: bytes | None = None
         self._revision: int | None = None
 
@@ -56,20 +105,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
         return self._endpoint
 
     async def _post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
-        try:
-            reply = await self._http.post(path, json=body)
-        except self._httpx.TransportError as exc:
-            raise LockConnectionError(f"etcd at {self._endpoint} did not answer {path}: {exc!r}") from exc
-        try:
-            data = reply.json()
-        except ValueError:
-            data = {}
-        if reply.status_code != 200:
-            message = data.get("message") or data.get("error") or reply.text[:200]
-            if allow_not_found and "not found" in str(message):
-                return {"not_found": True}
-            raise LockError(f"etcd at {self._endpoint} refused {path}: {message}")
-        return data
+        return await _post_json(self._http, self._endpoint, path, body, allow_not_found=allow_not_found)
 
     async def _revoke(self, lease: str) -> None:
         await self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
@@ -79,6 +115,9 @@ class AsyncEtcdLock(AsyncDistributedLock):
         return int(data.get("result", {}).get("TTL", 0) or 0) > 0
 
     async def _fresh_lease(self) -> str:
+        if self._session is not None:
+            self._lease = await self._session._lease_to_use()
+            return self._lease
         if self._lease is not None and await self._keepalive(self._lease):
             return self._lease
         data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
@@ -115,8 +154,18 @@ class AsyncEtcdLock(AsyncDistributedLock):
         return False
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
+        try:
+            return await self._try_acquire(blocking, deadline)
+        except LockError as exc:
+            if self._session is None or self._lease is None or "lease not found" not in str(exc):
+                raise
+            # the session's lease expired before its keep-alive task noticed: once more
+            await self._session._lease_gone(self._lease, "the session's lease expired")
+            return await self._try_acquire(blocking, deadline)
+
+    async def _try_acquire(self, blocking: bool, deadline: float | None) -> bool:
         lease = await self._fresh_lease()
-        key = self._prefix + format(int(lease), "x").encode()
+        key = self._prefix + format(int(lease), "x").encode() + self._suffix
         key_b64 = _b64(key)
         done = False
         try:
@@ -204,6 +253,8 @@ class AsyncEtcdLock(AsyncDistributedLock):
 
     async def _close_impl(self) -> None:
         lease, self._lease = self._lease, None
+        if self._session is not None:
+            return  # the lease and the client are the session's
         try:
             if lease is not None:
                 await self._revoke(lease)
@@ -211,3 +262,135 @@ class AsyncEtcdLock(AsyncDistributedLock):
             pass
         finally:
             await self._http.aclose()
+
+
+class AsyncEtcdSession:
+    """EtcdSession for asyncio: one lease kept alive by a background task, shared by the locks
+    ``lock()`` makes (see :class:`patterns.dlock.EtcdSession`).  Belongs to one event loop;
+    ``aclose()`` (or ``async with``) releases the held locks and revokes the lease."""
+
+    def __init__(self, endpoint: str, ttl: float, *, request_timeout: float = 5.0) -> None:
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
+        self._ttl = float(math.ceil(check_ttl(ttl)))
+        self._request_timeout = check_ttl(request_timeout, param="request_timeout")
+        import httpx
+
+        self._endpoint = endpoint.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self._endpoint, timeout=self._request_timeout)
+        self._granting: asyncio.Lock | None = None  # made in the loop, at the first acquire
+        self._lease: str | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._closed = False
+        self._locks: weakref.WeakSet[AsyncEtcdLock] = weakref.WeakSet()
+        self._serials = itertools.count(1)
+
+    endpoint = property(lambda self: self._endpoint, doc="The etcd JSON gateway's base URL.")
+    ttl = property(lambda self: self._ttl, doc="Lease seconds: how long a hold outlives this process.")
+    lease = property(lambda self: self._lease, doc="The current lease ID, None before the first acquire and after a loss.")
+
+    def lock(self, name: str, *, timeout: float | None = None,
+             on_lost: Callable[..., object] | None = None) -> AsyncEtcdLock:
+        """An AsyncEtcdLock on this session's lease; two locks of one session on one name are two waiters."""
+        if self._closed:
+            raise LockError("this AsyncEtcdSession is closed")
+        lock = AsyncEtcdLock._in_session(self, name, timeout, on_lost, next(self._serials))
+        self._locks.add(lock)
+        return lock
+
+    async def _post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
+        return await _post_json(self._http, self._endpoint, path, body, allow_not_found=allow_not_found)
+
+    async def _lease_to_use(self) -> str:
+        """The live lease, granted (and its keep-alive task started) if there is none."""
+        if self._granting is None:
+            self._granting = asyncio.Lock()
+        async with self._granting:
+            if self._closed:
+                raise LockError("this AsyncEtcdSession is closed")
+            if self._lease is None:
+                data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
+                if data.get("error") or not data.get("ID"):
+                    raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
+                self._lease = str(data["ID"])
+            if self._keeper is None:
+                self._keeper = asyncio.get_running_loop().create_task(_keep_session_alive(weakref.ref(self)))
+            return self._lease
+
+    async def _renew(self) -> None:
+        lease = self._lease
+        if lease is None:
+            return
+        data = await self._post("/v3/lease/keepalive", {"ID": lease})
+        if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
+            await self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
+
+    async def _lease_gone(self, lease: str, reason: str) -> None:
+        if self._lease == lease:
+            self._lease = None
+        for lock in list(self._locks):
+            if lock._lease == lease and lock._held:
+                await lock._mark_lost(reason)
+
+    async def aclose(self) -> None:
+        """Release the held locks, stop the keep-alive task and revoke the lease."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for lock in list(self._locks):
+                await lock.aclose()
+        finally:
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None and keeper is not asyncio.current_task():
+                keeper.cancel()
+                try:
+                    await keeper
+                except asyncio.CancelledError:
+                    pass
+            lease, self._lease = self._lease, None
+            try:
+                if lease is not None:
+                    await self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
+            except LockError:
+                pass  # it expires after one ttl
+            finally:
+                await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncEtcdSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncEtcdSession {self._endpoint} ttl={self._ttl:g} lease={self._lease}>"
+
+
+async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession]) -> None:
+    """The keeper task: renew every ttl/3; a lease etcd did not renew for a whole ttl (no
+    answer) is given up as lost.  Holds only a weak reference between rounds."""
+    last_ok = time.monotonic()
+    while True:
+        session = ref()
+        if session is None or session._closed:
+            return
+        interval, ttl = session._ttl / 3, session._ttl
+        del session
+        await asyncio.sleep(interval)
+        session = ref()
+        if session is None:
+            return
+        try:
+            await session._renew()
+            last_ok = time.monotonic()
+        except LockError as exc:
+            lease = session._lease
+            if lease is not None and time.monotonic() - last_ok >= ttl:
+                await session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
+        except Exception as exc:  # noqa: BLE001 - never die silently
+            _log.exception("AsyncEtcdSession keep-alive failed")
+            lease = session._lease
+            if lease is not None:
+                await session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
+        del session
