@@ -39,7 +39,7 @@ GROUP_REDIS = "ratelimit: Redis, one decision per call (1 thread)"
 HUGE = 10**9
 FILL = 10_000
 ROUND_TRIPS = 200
-REDIS_ROUNDS = 30
+REDIS_ROUNDS = 60
 
 
 # -- peers ---------------------------------------------------------------------------------------
