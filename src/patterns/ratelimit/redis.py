@@ -38,12 +38,13 @@ from typing import Any
 
 from .._channel_base import check_wait
 from . import _lua
-from ._wire import ScriptWire, pack_args
 
 try:
     import redis as _redis
 except ImportError as exc:  # pragma: no cover - the redis extra is missing
     raise ImportError("patterns.ratelimit.redis needs redis-py: pip install 'ftsync[redis]'") from exc
+
+from ._wire import ScriptWire, pack_args  # noqa: E402 - it needs redis-py, named just above
 
 __all__ = [
     "RedisFixedWindow",
