@@ -294,3 +294,91 @@ def test_async_session_keeps_holds_alive_and_reports_a_lost_lease(etcd_server):
             await lock.release()
 
     asyncio.run(main())
+
+
+# -- races between the keep-alive thread and acquires ----------------------------------------------
+
+
+def test_an_acquire_that_lands_on_a_lease_the_session_gave_up_takes_a_new_one(etcd_server, monkeypatch):
+    endpoint = etcd_server.endpoint
+    with EtcdSession(endpoint, 5) as session:
+        lock = session.lock(unique_name())
+        real, abandoned = EtcdLock._try_acquire, []
+
+        def racing(self, blocking, deadline):  # the keeper gives the lease up just as we got it
+            got = real(self, blocking, deadline)
+            if not abandoned:
+                abandoned.append(self._lease)
+                session._lease_gone(self._lease, "given up by the test")
+            return got
+
+        monkeypatch.setattr(EtcdLock, "_try_acquire", racing)
+        assert lock.acquire()
+        assert session.lease not in (None, abandoned[0])  # the hold is on a lease that is kept
+        assert lock.owned() and not lock.lost.is_set()
+        lock.release()
+    etcd_post(endpoint, "/v3/lease/revoke", {"ID": abandoned[0]})
+
+
+def test_a_lease_given_up_before_the_hold_counts_as_held_reports_it_lost(etcd_server, monkeypatch):
+    """The sweep skips a lock not yet held; the lock then checks the lease itself."""
+    endpoint = etcd_server.endpoint
+    with EtcdSession(endpoint, 5) as session:
+        calls = []
+        lock = session.lock(unique_name(), on_lost=calls.append)
+        real, abandoned = EtcdLock._acquire_impl, []
+
+        def late(self, blocking, deadline):
+            got = real(self, blocking, deadline)
+            abandoned.append(self._lease)
+            session._lease_gone(self._lease, "given up by the test")  # lock._held is still False
+            return got
+
+        monkeypatch.setattr(EtcdLock, "_acquire_impl", late)
+        assert lock.acquire()
+        assert lock.lost.is_set() and calls == [lock]
+        with pytest.raises(LockLost):
+            lock.owned()
+        lock.close()
+    etcd_post(endpoint, "/v3/lease/revoke", {"ID": abandoned[0]})
+
+
+def test_locks_made_while_the_session_sweeps_a_lease_do_not_break_the_sweep(etcd_server):
+    with EtcdSession(etcd_server.endpoint, 5) as session:
+        made, stop = [], threading.Event()
+
+        def make():
+            while not stop.is_set() and len(made) < 20_000:
+                made.append(session.lock("sweep"))
+
+        threads = [threading.Thread(target=make) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(300):  # raised "Set changed size during iteration" before the fix
+                session._lease_gone("0", "no such lease")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert len(session._locks) == len(made)
+
+
+def test_the_gateway_keeps_its_connection_above_descriptor_1024(etcd_server):
+    """select.select refuses descriptors >= 1024: the idle check must not drop every connection."""
+    pipes = [os.pipe() for _ in range(540)]
+    lock = EtcdLock(etcd_server.endpoint, unique_name(), 5)
+    try:
+        lock.acquire()
+        lock.release()
+        (conn,) = lock._gateway._idle
+        assert conn.sock.fileno() >= 1024
+        for _ in range(3):
+            lock.acquire()
+            lock.release()
+        assert lock._gateway._idle == [conn]  # the same connection, kept alive
+    finally:
+        lock.close()
+        for read, write in pipes:
+            os.close(read)
+            os.close(write)

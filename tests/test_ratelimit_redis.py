@@ -326,6 +326,39 @@ def test_a_restarted_server_is_reached_on_a_fresh_connection(redis_servers):
     c.close()
 
 
+def test_a_timed_out_decision_is_sent_once_even_with_the_clients_retry_policy(redis_servers):
+    """redis-py retries a timed-out command (3 times by default); a decision must not be, or
+    a lost reply would count it several times."""
+    (server,) = redis_servers(1)
+    c = redis.Redis(host=server.host, port=server.port, socket_timeout=0.3)  # default retries
+    lim = RedisFixedWindow(c, fresh(), 10, BIG)
+    assert lim.allow()
+    server.pause()
+    try:
+        with pytest.raises(RedisUnavailable):
+            lim.allow()
+    finally:
+        server.resume()
+    time.sleep(0.2)  # the frozen server runs what was sent to it
+    assert lim.remaining() == 8  # counted once
+    c.close()
+
+
+def test_set_rate_and_set_burst_change_what_allow_sends(client):
+    """allow(1) sends arguments packed once; they must follow the new rate and burst.  (The
+    state converts at the first call made with them, so each change is followed by one call.)"""
+    bucket = RedisTokenBucket(client, fresh(), 0.001, 2)
+    assert [bucket.allow() for _ in range(3)] == [True, True, False]
+    bucket.set_rate(1000)
+    bucket.allow()
+    time.sleep(0.01)
+    assert bucket.allow()  # at the old rate the next token is 1000 s away
+    bucket.set_burst(50)
+    bucket.allow()
+    time.sleep(0.06)
+    assert sum(bucket.allow() for _ in range(50)) >= 49  # a burst of 2 would give about 7
+
+
 @pytest.mark.parametrize("how", ["decode_responses", "single_connection_client"])
 def test_other_client_settings_give_the_same_decisions(redis_server, how):
     c = redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=5, **{how: True})

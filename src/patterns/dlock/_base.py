@@ -37,7 +37,9 @@ class DistributedLock:
     - ``token``: the fencing token of the current hold (strictly increasing per lock name across
       owners), None while not held and always None for Redlock;
     - ``lost``: a threading.Event set when this object finds its hold gone; ``on_lost(lock)`` is
-      called once at that moment (from the renewal thread when ``auto_renew`` found it);
+      called once at that moment, in the thread that found it: the renewal thread when
+      ``auto_renew`` found it, and for a lock of an EtcdSession the session's keep-alive thread
+      or a thread whose acquire found the session's lease gone;
     - ``with lock:`` acquires within the lock's ``timeout`` or raises LockNotAcquired, and releases;
     - ``auto_renew=True``: a background thread extends the hold every ttl/3 while it is held, and
       marks it lost (never silently) if an extension finds it gone or the server stays unreachable
@@ -132,6 +134,9 @@ class DistributedLock:
     def _forget_impl(self) -> None:
         """Drop what is left of a lost hold (best effort, errors ignored)."""
 
+    def _after_acquire(self) -> None:
+        """Called once the hold counts as held, for a last check that may mark it lost."""
+
     def _close_impl(self) -> None:
         """Close what the lock owns (clients it created, executors)."""
 
@@ -175,6 +180,7 @@ class DistributedLock:
                         self.lost.clear()
                     if self._auto_renew:
                         self._start_renewer()
+                self._after_acquire()
             return got
         finally:
             with self._state:

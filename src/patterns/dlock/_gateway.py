@@ -1,9 +1,11 @@
 """EtcdGateway: JSON requests to etcd's v3 gateway over the standard library's ``http.client``.
 
 Each request rides a kept-alive connection taken from a small pool (one connection per concurrent
-caller: the lock's own thread and its renewal thread may talk at once).  A pooled connection that
-the server closed while idle is noticed *before* a request is written to it and replaced, so a
-request is never sent twice: the lock's writes (grant, create, revoke) are not idempotent.
+caller: the lock's own thread and its renewal thread may talk at once).  Nothing is ever sent
+twice: the lock's writes (grant, create, revoke) are not idempotent, so a request that failed
+raises, whatever happened to it.  To keep that from failing requests needlessly, a pooled
+connection that the server closed while idle is noticed before a request is written to it and
+replaced (a close that lands between that look and the write still fails the request).
 
 Why not httpx here: on loopback the gateway itself answers in 0.35-0.6 ms, and the client's own
 work decides the rest.  ``http.client`` adds about 0.1-0.15 ms per request, httpx about 0.5 ms
@@ -16,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import select
+import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +28,15 @@ from ._errors import LockConnectionError, LockError
 __all__ = ["EtcdGateway"]
 
 _HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read (an EOF, a reset): then it is done."""
+    if hasattr(select, "poll"):  # select.select refuses descriptors >= FD_SETSIZE (1024)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 class EtcdGateway:
@@ -59,10 +71,10 @@ class EtcdGateway:
             if sock is None:
                 return conn
             try:
-                readable = select.select([sock], [], [], 0)[0]
+                done = _closed_by_peer(sock)
             except (OSError, ValueError):
-                readable = [sock]
-            if not readable:
+                done = True
+            if not done:
                 return conn
             conn.close()  # readable while idle: the server closed it (or sent garbage)
 
@@ -85,7 +97,7 @@ class EtcdGateway:
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise self._fail(path, exc) from exc
-        if reply.will_close:
+        if reply.will_close or self._closed:
             conn.close()
         else:
             self._idle.append(conn)
@@ -108,6 +120,8 @@ class EtcdGateway:
         A watch is a stream that the gateway never ends by itself, so it gets its own connection,
         closed afterwards.
         """
+        if self._closed:
+            raise LockError(f"the connection to etcd at {self.endpoint} is closed")
         give_up = time.monotonic() + wait
         body = {"create_request": {"key": key_b64, "start_revision": str(start_revision)}}
         conn = self._connect(self._timeout)
@@ -147,5 +161,9 @@ class EtcdGateway:
     def close(self) -> None:
         """Close the pooled connections; later requests raise LockError."""
         self._closed = True
-        while self._idle:
-            self._idle.pop().close()
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                return
+            conn.close()

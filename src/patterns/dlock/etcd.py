@@ -205,14 +205,30 @@ class EtcdLock(DistributedLock):
     # -- the backend hooks ------------------------------------------------------------------
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
-        try:
+        session = self._session
+        if session is None:
             return self._try_acquire(blocking, deadline)
+        try:
+            got = self._try_acquire(blocking, deadline)
         except LockError as exc:
-            if self._session is None or self._lease is None or "lease not found" not in str(exc):
+            if self._lease is None or "lease not found" not in str(exc):
                 raise
             # the session's lease expired before its keep-alive thread noticed (a pause): once more
-            self._session._lease_gone(self._lease, "the session's lease expired")
+            session._lease_gone(self._lease, "the session's lease expired")
             return self._try_acquire(blocking, deadline)
+        if got and session.lease != self._lease:
+            # the session gave this lease up while we were acquiring on it: nobody renews it now
+            self._give_up(_b64(self._key or b""), self._revision)
+            self._key = self._revision = self._token = None
+            return self._try_acquire(blocking, deadline)
+        return got
+
+    def _after_acquire(self) -> None:
+        """A session that gave the lease up after the check above (but before this hold was
+        counted as held, so its sweep skipped it) is caught here: the hold is reported lost."""
+        session = self._session
+        if session is not None and session.lease != self._lease:
+            self._mark_lost("the session's lease was given up while this hold was being taken")
 
     def _try_acquire(self, blocking: bool, deadline: float | None) -> bool:
         lease = self._fresh_lease()
@@ -255,7 +271,10 @@ class EtcdLock(DistributedLock):
                 wait = min(wait, deadline - now)
             if wait > 0:
                 self._gateway.watch_delete(predecessor, at + 1, wait)
-            if time.monotonic() - renewed >= renew_every:
+            if self._session is not None:  # the session renews its lease; is it still this one?
+                if self._session.lease != self._lease:
+                    raise LockLost(f"{self._name!r}: the session's lease was lost while waiting for the lock")
+            elif time.monotonic() - renewed >= renew_every:
                 if not self._keepalive(self._lease):
                     raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
                 renewed = time.monotonic()
@@ -350,7 +369,11 @@ class EtcdSession:
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
             raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
         self._ttl = float(math.ceil(check_ttl(ttl)))
-        self._gateway = EtcdGateway(endpoint, check_ttl(request_timeout, param="request_timeout"))
+        request_timeout = check_ttl(request_timeout, param="request_timeout")
+        self._gateway = EtcdGateway(endpoint, request_timeout)
+        # the keeper's own connections, with a timeout short enough that one hung keep-alive
+        # cannot outlast the lease: a loss is then reported within about a ttl
+        self._keeper_gateway = EtcdGateway(endpoint, min(request_timeout, self._ttl / 3))
         self._guard = threading.Lock()  # guards _lease, _keeper, _closed
         self._lease: str | None = None
         self._keeper: threading.Thread | None = None
@@ -414,46 +437,56 @@ class EtcdSession:
                 self._keeper.start()
             return self._lease
 
-    def _renew(self) -> None:
-        """One keep-alive round (the keeper thread)."""
-        lease = self._lease
-        if lease is None:
-            return
-        data = self._gateway.post("/v3/lease/keepalive", {"ID": lease})
+    def _renew(self, lease: str) -> None:
+        """One keep-alive of ``lease`` (the keeper thread)."""
+        data = self._keeper_gateway.post("/v3/lease/keepalive", {"ID": lease})
         if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
             self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
 
     def _lease_gone(self, lease: str, reason: str) -> None:
-        """Forget ``lease`` and mark every lock held on it lost."""
+        """Forget ``lease`` and mark every lock held on it lost.
+
+        The lease is forgotten before the sweep, so a lock that becomes held after the sweep
+        sees it gone (``EtcdLock._after_acquire``) and one held before is swept."""
         with self._guard:
             if self._lease == lease:
                 self._lease = None
-        for lock in list(self._locks):
+            locks = list(self._locks)  # under the guard: lock() adds to the set
+        for lock in locks:
             if lock._lease == lease and lock._held:
                 lock._mark_lost(reason)
 
     def close(self) -> None:
-        """Release the held locks, stop the keep-alive thread and revoke the lease."""
+        """Release the held locks, stop the keep-alive thread and revoke the lease.
+
+        Every lock is closed even if one fails (revoking the lease ends its hold anyway); the
+        first failure (etcd did not answer, a hold was found lost) is raised at the end."""
         with self._guard:
             if self._closed:
                 return
             self._closed = True
-        try:
-            for lock in list(self._locks):
-                lock.close()
-        finally:
-            self._stop.set()
-            keeper, self._keeper = self._keeper, None
-            if keeper is not None and keeper is not threading.current_thread():
-                keeper.join()
-            lease, self._lease = self._lease, None
+            locks = list(self._locks)
+        failure: LockError | None = None
+        for lock in locks:
             try:
-                if lease is not None:
-                    self._gateway.post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
-            except LockError:
-                pass  # it expires after one ttl
-            finally:
-                self._gateway.close()
+                lock.close()
+            except LockError as exc:
+                failure = failure or exc
+        self._stop.set()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and keeper is not threading.current_thread():
+            keeper.join()
+        lease, self._lease = self._lease, None
+        try:
+            if lease is not None:
+                self._gateway.post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
+        except LockError:
+            pass  # it expires after one ttl
+        finally:
+            self._gateway.close()
+            self._keeper_gateway.close()
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> EtcdSession:
         return self
@@ -473,16 +506,17 @@ def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, in
         session = ref()
         if session is None:
             return
+        lease = session.lease
+        if lease is None:  # nothing to keep until the next acquire grants one
+            last_ok = time.monotonic()
+            continue
         try:
-            session._renew()
+            session._renew(lease)
             last_ok = time.monotonic()
         except LockError as exc:
-            lease = session._lease
-            if lease is not None and time.monotonic() - last_ok >= session._ttl:
+            if time.monotonic() - last_ok >= session.ttl:
                 session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
         except Exception as exc:  # noqa: BLE001 - never die silently
             _log.exception("EtcdSession keep-alive failed")
-            lease = session._lease
-            if lease is not None:
-                session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
+            session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
         del session

@@ -18,7 +18,9 @@ local function f(x) return string.format('%.17g', x) end
 # s), burst, n, max_wait (us, -1: none), lease (max tokens, mode 'lease') | my tat, act, tat
 # before, generation ('cancel').  Returns {ok, due (us from now), new tat, n taken, act (us),
 # tat before, generation}.  State written under other parameters (set_rate/set_burst) is
-# converted first, keeping the token count (clamped to the new burst), as Go's SetLimit does.
+# converted first, keeping the token count (clamped to the new burst), as Go's SetLimit does,
+# and the conversion is stored even when the call is refused: an empty bucket must start
+# refilling at the new rate from the first call that uses it.
 TOKEN_BUCKET = _PRELUDE + """
 local mode = ARGV[1]
 local sig = ARGV[2] .. ' ' .. ARGV[3]
@@ -27,17 +29,6 @@ local burst = tonumber(ARGV[3])
 local h = redis.call('HMGET', KEYS[1], 't', 'p', 'g')
 local tat = tonumber(h[1] or '0')
 local gen = tonumber(h[3] or '0')
-if h[1] and h[2] ~= sig then
-  local orate, oburst = string.match(h[2], '(%S+) (%S+)')
-  local oper, ob = 1000000 / tonumber(orate), tonumber(oburst)
-  local tokens = ob
-  if tat > now then tokens = ob - (tat - now) / oper end
-  if tokens > burst then tokens = burst end
-  tat = now + (burst - tokens) * per
-  gen = gen + 1
-end
-local base = tat
-if base < now then base = now end
 local function store(v)
   if v <= now then
     redis.call('DEL', KEYS[1])
@@ -46,6 +37,18 @@ local function store(v)
     redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((v - now) / 1000)))
   end
 end
+if h[1] and h[2] ~= sig then
+  local orate, oburst = string.match(h[2], '(%S+) (%S+)')
+  local oper, ob = 1000000 / tonumber(orate), tonumber(oburst)
+  local tokens = ob
+  if tat > now then tokens = ob - (tat - now) / oper end
+  if tokens > burst then tokens = burst end
+  tat = now + (burst - tokens) * per
+  gen = gen + 1
+  store(tat)  -- converted now, whatever this call decides: tokens refill at the new rate from here
+end
+local base = tat
+if base < now then base = now end
 if mode == 'peek' then
   return {1, '0', f(burst - (base - now) / per), 0, f(now)}
 end

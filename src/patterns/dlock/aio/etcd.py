@@ -23,13 +23,17 @@ _log = logging.getLogger("patterns.dlock")
 
 
 async def _post_json(http: Any, endpoint: str, path: str, body: dict[str, Any], *,
-                     allow_not_found: bool = False) -> dict[str, Any]:
+                     allow_not_found: bool = False, timeout: float | None = None) -> dict[str, Any]:
     """POST to the gateway; LockConnectionError when etcd did not answer, LockError when it
-    refused (``allow_not_found``: a "not found" refusal returns ``{"not_found": True}``)."""
+    refused (``allow_not_found``: a "not found" refusal returns ``{"not_found": True}``).
+    ``timeout``: seconds for this request instead of the client's."""
     import httpx
 
     try:
-        reply = await http.post(path, json=body)
+        if timeout is None:
+            reply = await http.post(path, json=body)
+        else:
+            reply = await http.post(path, json=body, timeout=timeout)
     except httpx.TransportError as exc:
         raise LockConnectionError(f"etcd at {endpoint} did not answer {path}: {exc!r}") from exc
     try:
@@ -154,14 +158,23 @@ class AsyncEtcdLock(AsyncDistributedLock):
         return False
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
-        try:
+        session = self._session
+        if session is None:
             return await self._try_acquire(blocking, deadline)
+        try:
+            got = await self._try_acquire(blocking, deadline)
         except LockError as exc:
-            if self._session is None or self._lease is None or "lease not found" not in str(exc):
+            if self._lease is None or "lease not found" not in str(exc):
                 raise
             # the session's lease expired before its keep-alive task noticed: once more
-            await self._session._lease_gone(self._lease, "the session's lease expired")
+            await session._lease_gone(self._lease, "the session's lease expired")
             return await self._try_acquire(blocking, deadline)
+        if got and session.lease != self._lease:
+            # the session gave this lease up while we were acquiring on it: nobody renews it now
+            await self._post("/v3/kv/txn", _delete_txn(_b64(self._key or b""), self._revision))
+            self._key = self._revision = self._token = None
+            return await self._try_acquire(blocking, deadline)
+        return got
 
     async def _try_acquire(self, blocking: bool, deadline: float | None) -> bool:
         lease = await self._fresh_lease()
@@ -205,7 +218,10 @@ class AsyncEtcdLock(AsyncDistributedLock):
                 wait = min(wait, deadline - now)
             if wait > 0:
                 await self._watch_delete(predecessor, at + 1, wait)
-            if time.monotonic() - renewed >= renew_every:
+            if self._session is not None:  # the session renews its lease; is it still this one?
+                if self._session.lease != self._lease:
+                    raise LockLost(f"{self._name!r}: the session's lease was lost while waiting for the lock")
+            elif time.monotonic() - renewed >= renew_every:
                 if not await self._keepalive(self._lease):
                     raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
                 renewed = time.monotonic()
@@ -317,11 +333,10 @@ class AsyncEtcdSession:
                 self._keeper = asyncio.get_running_loop().create_task(_keep_session_alive(weakref.ref(self)))
             return self._lease
 
-    async def _renew(self) -> None:
-        lease = self._lease
-        if lease is None:
-            return
-        data = await self._post("/v3/lease/keepalive", {"ID": lease})
+    async def _renew(self, lease: str) -> None:
+        """One keep-alive of ``lease``, bounded so that a hung one cannot outlast the lease."""
+        data = await _post_json(self._http, self._endpoint, "/v3/lease/keepalive", {"ID": lease},
+                                timeout=min(self._request_timeout, self._ttl / 3))
         if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
             await self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
 
@@ -333,29 +348,34 @@ class AsyncEtcdSession:
                 await lock._mark_lost(reason)
 
     async def aclose(self) -> None:
-        """Release the held locks, stop the keep-alive task and revoke the lease."""
+        """Release the held locks, stop the keep-alive task and revoke the lease (every lock is
+        closed even if one fails; the first failure is raised at the end)."""
         if self._closed:
             return
         self._closed = True
-        try:
-            for lock in list(self._locks):
-                await lock.aclose()
-        finally:
-            keeper, self._keeper = self._keeper, None
-            if keeper is not None and keeper is not asyncio.current_task():
-                keeper.cancel()
-                try:
-                    await keeper
-                except asyncio.CancelledError:
-                    pass
-            lease, self._lease = self._lease, None
+        failure: LockError | None = None
+        for lock in list(self._locks):
             try:
-                if lease is not None:
-                    await self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
-            except LockError:
-                pass  # it expires after one ttl
-            finally:
-                await self._http.aclose()
+                await lock.aclose()
+            except LockError as exc:
+                failure = failure or exc
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and keeper is not asyncio.current_task():
+            keeper.cancel()
+            try:
+                await keeper
+            except asyncio.CancelledError:
+                pass
+        lease, self._lease = self._lease, None
+        try:
+            if lease is not None:
+                await self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
+        except LockError:
+            pass  # it expires after one ttl
+        finally:
+            await self._http.aclose()
+        if failure is not None:
+            raise failure
 
     async def __aenter__(self) -> AsyncEtcdSession:
         return self
@@ -381,16 +401,18 @@ async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession]) -> None:
         session = ref()
         if session is None:
             return
+        lease = session.lease
+        if lease is None:  # nothing to keep until the next acquire grants one
+            last_ok = time.monotonic()
+            del session
+            continue
         try:
-            await session._renew()
+            await session._renew(lease)
             last_ok = time.monotonic()
         except LockError as exc:
-            lease = session._lease
-            if lease is not None and time.monotonic() - last_ok >= ttl:
+            if time.monotonic() - last_ok >= ttl:
                 await session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
         except Exception as exc:  # noqa: BLE001 - never die silently
             _log.exception("AsyncEtcdSession keep-alive failed")
-            lease = session._lease
-            if lease is not None:
-                await session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
+            await session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
         del session
