@@ -382,3 +382,31 @@ def test_the_gateway_keeps_its_connection_above_descriptor_1024(etcd_server):
         for read, write in pipes:
             os.close(read)
             os.close(write)
+
+
+def test_async_acquire_that_lands_on_a_lease_the_session_gave_up_takes_a_new_one(etcd_server, monkeypatch):
+    from patterns.dlock.aio import AsyncEtcdLock, AsyncEtcdSession
+
+    endpoint = etcd_server.endpoint
+    abandoned = []
+
+    async def main():
+        async with AsyncEtcdSession(endpoint, 5) as session:
+            lock = session.lock(unique_name())
+            real = AsyncEtcdLock._try_acquire
+
+            async def racing(self, blocking, deadline):
+                got = await real(self, blocking, deadline)
+                if not abandoned:
+                    abandoned.append(self._lease)
+                    await session._lease_gone(self._lease, "given up by the test")
+                return got
+
+            monkeypatch.setattr(AsyncEtcdLock, "_try_acquire", racing)
+            assert await lock.acquire()
+            assert session.lease not in (None, abandoned[0])
+            assert await lock.owned() and not lock.lost.is_set()
+            await lock.release()
+
+    asyncio.run(main())
+    etcd_post(endpoint, "/v3/lease/revoke", {"ID": abandoned[0]})
