@@ -119,3 +119,31 @@ def test_a_releasing_owner_cannot_barge_ahead_of_the_waiter_it_woke(client):
     b.release()
     assert a.acquire(blocking=False)  # nobody took b's release's wake-up: no reservation in the way
     a.release()
+
+
+@pytest.mark.parametrize("how", ["decode_responses", "single_connection_client"])
+def test_other_client_settings_hold_and_hand_over_the_same_way(redis_server, how):
+    """The scripts go straight onto a pooled connection, or through evalsha for a client without
+    a pool; the replies (and the wake-up item BLPOP hands over) are bytes or str by the client."""
+    import threading
+    import time
+
+    clients = [redis.Redis.from_url(redis_server.url, socket_timeout=2, **{how: True}) for _ in range(2)]
+    name = unique_name()
+    a, b = RedisLock(clients[0], name, 5), RedisLock(clients[1], name, 5)
+    try:
+        assert a.acquire(blocking=False) and a.owned() and a.locked()
+        first = a.token
+        a.extend(3)
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(b.acquire(timeout=5)))
+        waiter.start()
+        time.sleep(0.3)
+        a.release()
+        waiter.join()
+        assert got == [True] and b.token == first + 1 and b.owned()
+        b.release()
+        assert not b.locked()
+    finally:
+        for client in clients:
+            client.close()

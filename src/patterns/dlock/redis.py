@@ -18,7 +18,9 @@ acquires again cannot barge ahead of it and waiters are served about in arrival 
 lock in one step.  An uncontended acquire+release is one SET NX PX + INCR and one
 compare-and-delete, touching only ``name`` and ``name:fence``.
 
-Every script runs through EVALSHA with a NOSCRIPT fallback (redis-py's ``register_script``).
+Every script runs through EVALSHA with a NOSCRIPT fallback, written straight onto a connection
+of the client's pool (``patterns._redis_wire``: about 15 us less per call than redis-py's
+command path, and no blind retry of a call whose reply was lost).
 Release and extend compare the stored value with this hold's own, so a late caller never deletes
 or prolongs another owner's lock.
 
@@ -167,11 +169,13 @@ class RedisLock(DistributedLock):
         self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:waiting"]
         self._release_keys = [name, self._wake_key, f"{name}:waiting"]
         self._ttl_ms = _ms(self._ttl)
-        self._acquire_script = client.register_script(_ACQUIRE)
-        self._release_script = client.register_script(_RELEASE)
-        self._extend_script = client.register_script(_EXTEND)
-        self._owned_script = client.register_script(_OWNED)
-        self._locked_script = client.register_script(_LOCKED)
+        from .._redis_wire import ScriptWire
+
+        self._acquire_script = ScriptWire(client, _ACQUIRE, self._acquire_keys)
+        self._release_script = ScriptWire(client, _RELEASE, self._release_keys)
+        self._extend_script = ScriptWire(client, _EXTEND, self._keys[:1])
+        self._owned_script = ScriptWire(client, _OWNED, self._keys[:1])
+        self._locked_script = ScriptWire(client, _LOCKED, [name])
         self._value: str | None = None
         socket_timeout = _socket_timeout(client)
         self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
@@ -189,7 +193,7 @@ class RedisLock(DistributedLock):
             value = secrets.token_hex(16)
             try:
                 args = [value, ttl_ms, heir, self._waiting_ms]
-                got, number = call(self._client, self._acquire_script, keys=self._acquire_keys, args=args)
+                got, number = call(self._client, self._acquire_script.call, *args)
             except LockConnectionError:
                 self._cleanup(value)  # the SET may have happened and only the reply was lost
                 raise
@@ -212,25 +216,22 @@ class RedisLock(DistributedLock):
 
     def _cleanup(self, value: str) -> None:
         try:
-            self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
+            self._release_script.call(value, _WAKE_TTL_MS, _HANDOFF_MS)
         except Exception:  # noqa: BLE001 - best effort; the ttl ends it anyway
             pass
 
     def _release_impl(self) -> bool:
         value, self._value = self._value, None
-        args = [value, _WAKE_TTL_MS, _HANDOFF_MS]
-        return bool(call(self._client, self._release_script, keys=self._release_keys, args=args))
+        return bool(call(self._client, self._release_script.call, value, _WAKE_TTL_MS, _HANDOFF_MS))
 
     def _extend_impl(self, ttl: float) -> bool:
-        return bool(
-            call(self._client, self._extend_script, keys=self._keys[:1], args=[self._value, _ms(ttl)])
-        )
+        return bool(call(self._client, self._extend_script.call, self._value, _ms(ttl)))
 
     def _owned_impl(self) -> bool:
-        return bool(call(self._client, self._owned_script, keys=self._keys[:1], args=[self._value]))
+        return bool(call(self._client, self._owned_script.call, self._value))
 
     def _locked_impl(self) -> bool:
-        return bool(call(self._client, self._locked_script, keys=[self._name]))
+        return bool(call(self._client, self._locked_script.call))
 
     def _forget_impl(self) -> None:
         value, self._value = self._value, None

@@ -9,8 +9,8 @@
 
 - One EVALSHA round trip per decision; after a NOSCRIPT (a restart, SCRIPT FLUSH) the script
   is loaded and the call retried once.  Decisions are written straight onto a connection of
-  the client's pool, with no retry (see ``_wire``): a lost reply raises instead of counting a
-  decision twice.
+  the client's pool, with no retry (see ``patterns._redis_wire``): a lost reply raises
+  instead of counting a decision twice.
 - Time is the server's (``TIME`` inside the script), never the client's clock, so clients
   with skewed clocks agree; there is no ``clock=`` argument.
 - Keys are ``ftsync:rl:{<name>}:<kind>``: the ``{hash tag}`` keeps a limiter on one Redis
@@ -44,7 +44,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the redis extra is missing
     raise ImportError("patterns.ratelimit.redis needs redis-py: pip install 'ftsync[redis]'") from exc
 
-from ._wire import ScriptWire, pack_args  # noqa: E402 - it needs redis-py, named just above
+from .._redis_wire import ScriptWire, pack_args  # noqa: E402 - it needs redis-py, named just above
 
 __all__ = [
     "RedisFixedWindow",
@@ -135,7 +135,7 @@ class _RedisLimiter:
         self._client = client
         self._key = f"ftsync:rl:{{{name}}}:{self._kind}"
         self._sha = _sha1(self._source)
-        self._wire = ScriptWire(client, self._source, self._sha, self._key)
+        self._wire = ScriptWire(client, self._source, [self._key], self._sha)
         self._allow_one: bytes | None = None  # allow(1)'s arguments, packed (direct wire only)
 
     @property

@@ -1,15 +1,16 @@
 """Script calls written straight onto a pooled connection of a redis-py client.
 
-A rate-limit decision is one short EVALSHA, so the client's own per-command work is a fair
-share of its cost: ``Redis.execute_command`` wraps every call in a retry policy, observability
+A rate-limit decision, or a lock's acquire or release, is one short EVALSHA, so the client's own
+per-command work is a fair share of its cost: ``Redis.execute_command`` wraps every call in a retry policy, observability
 hooks and response callbacks, about 15 us per call on the 2-core CI machine kind, where a
 loopback round trip is 40-120 us.  ``ScriptWire`` takes a connection from the client's pool
 (so its host, auth, TLS, timeouts and pool size all apply), writes a command packed once,
 reads the reply with the connection's own parser (so ``decode_responses`` is honoured) and
 gives the connection back.
 
-It does not retry: a decision whose reply was lost may or may not have been counted, and
-resending it would count it twice; the caller turns the error into ``RedisUnavailable``.  A
+It does not retry: a call whose reply was lost may or may not have run, and resending it
+would run it twice (count a decision twice, take a lock the caller then believes it failed to
+take); the caller turns the error into its own (``RedisUnavailable``, ``LockConnectionError``).  A
 pooled connection the server closed while idle is replaced by the pool before use, as for any
 redis-py command.  Clients this path does not fit (a single-connection client, a cluster
 client, anything without a ``ConnectionPool``) are called through ``evalsha`` as usual.
@@ -17,6 +18,7 @@ client, anything without a ``ConnectionPool``) are called through ``evalsha`` as
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from typing import Any, Callable
 
@@ -63,7 +65,8 @@ def _connection_getter(client: Any) -> Callable[[], Any] | None:
 
 
 class ScriptWire:
-    """EVALSHA of one script on one key, over the client's pool (or its ``evalsha`` if it has none).
+    """EVALSHA of one script on fixed ``keys``, over the client's pool (or its ``evalsha`` if it has
+    none).
 
     ``call(*args)`` packs the arguments; ``call_packed(tail, count)`` sends arguments packed
     beforehand by ``pack_args`` (``count`` of them), for the hot paths whose arguments never change.
@@ -71,28 +74,29 @@ class ScriptWire:
     before running anything, so nothing is counted twice.
     """
 
-    def __init__(self, client: Any, source: str, sha: str, key: str) -> None:
+    def __init__(self, client: Any, source: str, keys: list[str], sha: str | None = None) -> None:
         self._client = client
         self._source = source
-        self._sha = sha
-        self._key = key
+        self._sha = sha or hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+        self._keys = list(keys)
         self._get = _connection_getter(client)
         self._pool = client.connection_pool if self._get is not None else None
-        self._head = bulk(b"EVALSHA") + bulk(sha) + bulk(b"1") + bulk(key)
+        self._head = bulk(b"EVALSHA") + bulk(self._sha) + bulk(len(self._keys)) + pack_args(tuple(self._keys))
 
     def call(self, *args: object) -> Any:
         if self._get is None:
+            keys = self._keys
             try:
-                return self._client.evalsha(self._sha, 1, self._key, *args)
+                return self._client.evalsha(self._sha, len(keys), *keys, *args)
             except _redis.exceptions.NoScriptError:
                 self._client.script_load(self._source)
-                return self._client.evalsha(self._sha, 1, self._key, *args)
+                return self._client.evalsha(self._sha, len(keys), *keys, *args)
         return self.call_packed(pack_args(args), len(args))
 
     def call_packed(self, tail: bytes, count: int) -> Any:
         if self._get is None:
             raise RuntimeError("call_packed needs a client with a connection pool")
-        command = b"*%d\r\n%s%s" % (count + 4, self._head, tail)
+        command = b"*%d\r\n%s%s" % (count + 3 + len(self._keys), self._head, tail)
         try:
             return self._send(command)
         except _redis.exceptions.NoScriptError:
