@@ -161,3 +161,77 @@ class EtcdServer(_ServerProcess):
                 return json.loads(reply.read()).get("health") == "true"
         except (OSError, ValueError):
             return False
+
+
+class DelayProxy:
+    """A TCP proxy on a free loopback port that holds every reply back ``delay`` seconds: a slow
+    server (a loaded etcd, a long GC) that still answers.  Requests pass at once; the first bytes
+    of the reply to each request wait ``delay``, the rest follows.  ``stop()`` ends its threads."""
+
+    def __init__(self, target_host: str, target_port: int, delay: float) -> None:
+        import threading
+
+        self.host, self.port = "127.0.0.1", free_port()
+        self._target = (target_host, target_port)
+        self._delay = delay
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.create_server((self.host, self.port))
+        self._listener.settimeout(0.1)
+        self._stopped = threading.Event()
+        self._spawn(self._accept)
+
+    def _spawn(self, target, *args) -> None:
+        import threading
+
+        thread = threading.Thread(target=target, args=args, name="test-delay-proxy", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            self._sockets += [client, upstream]
+            asked = [False]  # a request went up since the last reply came down
+            self._spawn(self._pipe, client, upstream, asked, False)
+            self._spawn(self._pipe, upstream, client, asked, True)
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, asked: list, replies: bool) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if not replies:
+                    asked[0] = True
+                elif asked[0]:  # the first bytes of a reply: hold them back
+                    asked[0] = False
+                    if self._stopped.wait(self._delay):
+                        break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        for thread in self._threads:
+            thread.join(5)

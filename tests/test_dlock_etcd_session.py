@@ -222,7 +222,8 @@ def test_bad_arguments_are_refused_before_anything_is_made(etcd_server):
         assert session.lease is None  # nothing was granted by the refusals
 
 
-def test_a_dropped_session_stops_its_thread(etcd_server):
+@pytest.mark.parametrize("with_lease", [True, False], ids=["lease", "lease-gone"])
+def test_a_dropped_session_stops_its_thread(etcd_server, with_lease):
     session = EtcdSession(etcd_server.endpoint, 1)
     lock = session.lock(unique_name())
     lock.acquire()
@@ -230,6 +231,8 @@ def test_a_dropped_session_stops_its_thread(etcd_server):
     keeper = session._keeper
     assert keeper is not None and keeper.is_alive()
     lease = session.lease
+    if not with_lease:  # the keeper then idles with no lease: it must not pin the session
+        session._lease_gone(lease, "given up by the test")
     del session, lock
     keeper.join(3)  # the thread holds only a weak reference: it ends at its next tick
     assert not keeper.is_alive()
@@ -340,7 +343,13 @@ def test_a_lease_given_up_before_the_hold_counts_as_held_reports_it_lost(etcd_se
         with pytest.raises(LockLost):
             lock.owned()
         lock.close()
-    etcd_post(endpoint, "/v3/lease/revoke", {"ID": abandoned[0]})
+        ran = []
+        with pytest.raises(LockLost, match="lost as it was acquired"):
+            with lock:  # the same race under `with`: the body must not run
+                ran.append(True)
+        assert ran == [] and not lock._held
+    for lease in abandoned:
+        etcd_post(endpoint, "/v3/lease/revoke", {"ID": lease})
 
 
 def test_locks_made_while_the_session_sweeps_a_lease_do_not_break_the_sweep(etcd_server):
@@ -410,3 +419,43 @@ def test_async_acquire_that_lands_on_a_lease_the_session_gave_up_takes_a_new_one
 
     asyncio.run(main())
     etcd_post(endpoint, "/v3/lease/revoke", {"ID": abandoned[0]})
+
+
+# -- a slow etcd and a long wait ------------------------------------------------------------------
+
+
+def test_a_slow_etcd_is_not_taken_for_a_lost_lease(etcd_server):
+    """Every reply 0.8 s late, ttl 2 s: each keep-alive reaches etcd in time and its reply comes
+    within the lease's life, so nothing is lost (a keep-alive that gave up after ttl/3, 0.67 s,
+    reported the lease lost within about 3.5 s)."""
+    from servers import DelayProxy
+
+    proxy = DelayProxy(etcd_server.host, etcd_server.port, 0.8)
+    try:
+        with EtcdSession(f"http://{proxy.host}:{proxy.port}", 2) as session:
+            lock = session.lock(unique_name())
+            assert lock.acquire(timeout=10)
+            assert not lock.lost.wait(5)
+            lock.release()
+    finally:
+        proxy.stop()
+
+
+def test_a_session_waiter_watches_instead_of_polling(etcd_server):
+    """A waiter sends a look every ttl/3 at most while it waits (it once spun on its txn)."""
+    with EtcdSession(etcd_server.endpoint, 3) as session:
+        holder, waiter = session.lock(unique_name()), None
+        holder.acquire()
+        waiter = session.lock(holder.name)
+        requests = []
+        post = waiter._post
+        waiter._post = lambda path, body, **kw: (requests.append(path), post(path, body, **kw))[1]
+        got = []
+        thread = threading.Thread(target=lambda: got.append(waiter.acquire(timeout=10)))
+        thread.start()
+        time.sleep(2.5)  # more than ttl/3 of waiting
+        holder.release()
+        thread.join()
+        assert got == [True]
+        assert len(requests) <= 8, requests  # create + a look each ttl/3, not thousands
+        waiter.release()

@@ -147,3 +147,18 @@ def test_other_client_settings_hold_and_hand_over_the_same_way(redis_server, how
     finally:
         for client in clients:
             client.close()
+
+
+def test_keys_are_named_in_the_clients_own_encoding(redis_server):
+    """The scripts' keys are encoded as the client encodes its other commands (BLPOP on the
+    wake-up list, a GET by the caller), so they are the same keys."""
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2, encoding="latin-1")
+    name = unique_name("verrou-\u00e9")
+    lock = RedisLock(client, name, 5)
+    try:
+        lock.acquire()
+        assert client.exists(name) == 1 and int(client.get(f"{name}:fence")) == lock.token
+        lock.release()
+        assert client.exists(name) == 0
+    finally:
+        client.close()

@@ -24,30 +24,16 @@ from typing import Any, Callable
 
 import redis as _redis
 
-__all__ = ["ScriptWire", "bulk", "pack_args"]
+__all__ = ["ScriptWire"]
 
 
-def _encode(value: object) -> bytes:
-    """One argument as redis-py would send it (floats by ``repr``, so nothing is rounded)."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return b"%d" % value
-    if isinstance(value, float):
-        return repr(value).encode()
-    raise TypeError(f"cannot send {type(value).__name__} to Redis")
-
-
-def bulk(value: object) -> bytes:
-    """A RESP bulk string."""
-    raw = _encode(value)
-    return b"$%d\r\n%s\r\n" % (len(raw), raw)
-
-
-def pack_args(args: tuple[object, ...]) -> bytes:
-    return b"".join([bulk(arg) for arg in args])
+def _bulks(encode: Callable[[Any], bytes], values: tuple[object, ...]) -> bytes:
+    """RESP bulk strings of ``values``, each encoded as the client encodes it."""
+    out = []
+    for value in values:
+        raw = encode(value)
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(out)
 
 
 def _connection_getter(client: Any) -> Callable[[], Any] | None:
@@ -69,7 +55,9 @@ class ScriptWire:
     none).
 
     ``call(*args)`` packs the arguments; ``call_packed(tail, count)`` sends arguments packed
-    beforehand by ``pack_args`` (``count`` of them), for the hot paths whose arguments never change.
+    beforehand by ``pack`` (``count`` of them), for the hot paths whose arguments never change.
+    Keys and arguments are encoded by the client's own encoder (its ``encoding``), so they name
+    the same keys as the client's other commands.
     NOSCRIPT (a restart, SCRIPT FLUSH) loads the script and sends the call again: Redis refused it
     before running anything, so nothing is counted twice.
     """
@@ -81,7 +69,15 @@ class ScriptWire:
         self._keys = list(keys)
         self._get = _connection_getter(client)
         self._pool = client.connection_pool if self._get is not None else None
-        self._head = bulk(b"EVALSHA") + bulk(self._sha) + bulk(len(self._keys)) + pack_args(tuple(self._keys))
+        if self._pool is not None:
+            self._encode: Callable[[Any], bytes] = self._pool.get_encoder().encode
+            self._head = self.pack(b"EVALSHA", self._sha, len(self._keys), *self._keys)
+
+    def pack(self, *args: object) -> bytes:
+        """``args`` as RESP bulk strings, for ``call_packed`` (direct wire only)."""
+        if self._pool is None:
+            raise RuntimeError("pack needs a client with a connection pool")
+        return _bulks(self._encode, args)
 
     def call(self, *args: object) -> Any:
         if self._get is None:
@@ -91,7 +87,7 @@ class ScriptWire:
             except _redis.exceptions.NoScriptError:
                 self._client.script_load(self._source)
                 return self._client.evalsha(self._sha, len(keys), *keys, *args)
-        return self.call_packed(pack_args(args), len(args))
+        return self.call_packed(self.pack(*args), len(args))
 
     def call_packed(self, tail: bytes, count: int) -> Any:
         if self._get is None:

@@ -258,6 +258,12 @@ class DistributedLock:
     def __enter__(self) -> DistributedLock:
         if not self.acquire(timeout=self._timeout):
             raise LockNotAcquired(f"{self._name!r} was not acquired within {self._timeout} s")
+        if self.lost.is_set():  # lost before the body could start: the body must not run
+            try:
+                self.release()
+            except (LockNotOwned, LockConnectionError):
+                pass
+            raise LockLost(f"{self._name!r} was lost as it was acquired: {self._lost_reason}")
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -81,19 +81,29 @@ class EtcdGateway:
     def _fail(self, path: str, exc: BaseException) -> LockConnectionError:
         return LockConnectionError(f"etcd at {self.endpoint} did not answer {path}: {exc!r}")
 
-    def post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
+    def post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False,
+             timeout: float | None = None) -> dict[str, Any]:
         """The decoded reply; LockConnectionError when etcd did not answer, LockError when it refused.
 
         ``allow_not_found``: a refusal saying "not found" (an expired lease) returns
-        ``{"not_found": True}`` instead of raising.
+        ``{"not_found": True}`` instead of raising.  ``timeout``: seconds for this request
+        instead of the gateway's.
         """
         if self._closed:
             raise LockError(f"the connection to etcd at {self.endpoint} is closed")
         conn = self._take()
         try:
+            if timeout is not None:
+                conn.timeout = timeout  # http.client connects with it
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
             conn.request("POST", self._base + path, json.dumps(body), _HEADERS)
             reply = conn.getresponse()
             raw = reply.read()
+            if timeout is not None:
+                conn.timeout = self._timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(self._timeout)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise self._fail(path, exc) from exc

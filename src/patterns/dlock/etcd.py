@@ -47,6 +47,7 @@ from ._validate import check_bool, check_ttl
 __all__ = ["EtcdLock", "EtcdSession"]
 
 _log = logging.getLogger("patterns.dlock")
+_SESSION_TRIES = 3  # times one acquire starts again when its session's lease ends under it
 
 
 def _b64(raw: bytes) -> str:
@@ -208,24 +209,37 @@ class EtcdLock(DistributedLock):
         session = self._session
         if session is None:
             return self._try_acquire(blocking, deadline)
+        for _ in range(_SESSION_TRIES):
+            try:
+                got = self._try_acquire(blocking, deadline)
+            except LockError as exc:
+                lease = self._lease
+                if lease is None or ("lease not found" not in str(exc) and session.lease == lease):
+                    raise
+                # the session's lease ended under this acquire (a pause, an expiry found while
+                # waiting, the keeper giving up): start again on a new one
+                session._lease_gone(lease, "the session's lease expired")
+                continue
+            if got and session.lease != self._lease:
+                # the session gave this lease up while we were acquiring on it: nobody renews it
+                self._drop_hold()
+                continue
+            return got
+        raise LockLost(f"{self._name!r}: the session's lease was lost {_SESSION_TRIES} times during one acquire")
+
+    def _drop_hold(self) -> None:
+        """Forget a hold taken on an abandoned lease, deleting its key if etcd answers."""
+        key, revision = self._key, self._revision
+        self._key = self._revision = self._token = None
         try:
-            got = self._try_acquire(blocking, deadline)
-        except LockError as exc:
-            if self._lease is None or "lease not found" not in str(exc):
-                raise
-            # the session's lease expired before its keep-alive thread noticed (a pause): once more
-            session._lease_gone(self._lease, "the session's lease expired")
-            return self._try_acquire(blocking, deadline)
-        if got and session.lease != self._lease:
-            # the session gave this lease up while we were acquiring on it: nobody renews it now
-            self._give_up(_b64(self._key or b""), self._revision)
-            self._key = self._revision = self._token = None
-            return self._try_acquire(blocking, deadline)
-        return got
+            self._give_up(_b64(key or b""), revision)
+        except LockError:
+            pass  # the abandoned lease ends it within a ttl
 
     def _after_acquire(self) -> None:
         """A session that gave the lease up after the check above (but before this hold was
-        counted as held, so its sweep skipped it) is caught here: the hold is reported lost."""
+        counted as held, so its sweep skipped it) is caught here: the hold is reported lost,
+        and ``with lock:`` does not run its body."""
         session = self._session
         if session is not None and session.lease != self._lease:
             self._mark_lost("the session's lease was given up while this hold was being taken")
@@ -260,6 +274,8 @@ class EtcdLock(DistributedLock):
         while True:
             alive, predecessor, at = _turn(self._post("/v3/kv/txn", _turn_txn(self._prefix, key_b64, self._revision)), self._revision)
             if not alive:
+                if self._session is not None:
+                    self._session._lease_gone(self._lease, "the session's lease expired")
                 raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
             if predecessor is None:
                 return True
@@ -274,6 +290,7 @@ class EtcdLock(DistributedLock):
             if self._session is not None:  # the session renews its lease; is it still this one?
                 if self._session.lease != self._lease:
                     raise LockLost(f"{self._name!r}: the session's lease was lost while waiting for the lock")
+                renewed = time.monotonic()  # look again after another ttl/3 at most
             elif time.monotonic() - renewed >= renew_every:
                 if not self._keepalive(self._lease):
                     raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
@@ -369,13 +386,11 @@ class EtcdSession:
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
             raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
         self._ttl = float(math.ceil(check_ttl(ttl)))
-        request_timeout = check_ttl(request_timeout, param="request_timeout")
-        self._gateway = EtcdGateway(endpoint, request_timeout)
-        # the keeper's own connections, with a timeout short enough that one hung keep-alive
-        # cannot outlast the lease: a loss is then reported within about a ttl
-        self._keeper_gateway = EtcdGateway(endpoint, min(request_timeout, self._ttl / 3))
+        self._request_timeout = check_ttl(request_timeout, param="request_timeout")
+        self._gateway = EtcdGateway(endpoint, self._request_timeout)
         self._guard = threading.Lock()  # guards _lease, _keeper, _closed
         self._lease: str | None = None
+        self._granted_at = 0.0  # monotonic time the grant of the current lease was sent
         self._keeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._closed = False
@@ -423,10 +438,11 @@ class EtcdSession:
             if self._closed:
                 raise LockError("this EtcdSession is closed")
             if self._lease is None:
+                sent = time.monotonic()
                 data = self._gateway.post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
                 if data.get("error") or not data.get("ID"):
                     raise LockError(f"etcd at {self.endpoint} granted no lease: {data}")
-                self._lease = str(data["ID"])
+                self._lease, self._granted_at = str(data["ID"]), sent
             if self._keeper is None:
                 self._keeper = threading.Thread(
                     target=_keep_session_alive,
@@ -437,9 +453,9 @@ class EtcdSession:
                 self._keeper.start()
             return self._lease
 
-    def _renew(self, lease: str) -> None:
-        """One keep-alive of ``lease`` (the keeper thread)."""
-        data = self._keeper_gateway.post("/v3/lease/keepalive", {"ID": lease})
+    def _renew(self, lease: str, timeout: float) -> None:
+        """One keep-alive of ``lease`` (the keeper thread), waiting at most ``timeout`` s."""
+        data = self._gateway.post("/v3/lease/keepalive", {"ID": lease}, timeout=timeout)
         if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
             self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
 
@@ -467,24 +483,25 @@ class EtcdSession:
             self._closed = True
             locks = list(self._locks)
         failure: LockError | None = None
-        for lock in locks:
-            try:
-                lock.close()
-            except LockError as exc:
-                failure = failure or exc
-        self._stop.set()
-        keeper, self._keeper = self._keeper, None
-        if keeper is not None and keeper is not threading.current_thread():
-            keeper.join()
-        lease, self._lease = self._lease, None
         try:
-            if lease is not None:
-                self._gateway.post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
-        except LockError:
-            pass  # it expires after one ttl
-        finally:
-            self._gateway.close()
-            self._keeper_gateway.close()
+            for lock in locks:
+                try:
+                    lock.close()
+                except LockError as exc:
+                    failure = failure or exc
+        finally:  # even on Ctrl-C: stop renewing, and give the lease back
+            self._stop.set()
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None and keeper is not threading.current_thread():
+                keeper.join()
+            lease, self._lease = self._lease, None
+            try:
+                if lease is not None:
+                    self._gateway.post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
+            except LockError:
+                pass  # it expires after one ttl
+            finally:
+                self._gateway.close()
         if failure is not None:
             raise failure
 
@@ -499,22 +516,37 @@ class EtcdSession:
 
 
 def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, interval: float) -> None:
-    """The keeper thread: renew every ``interval`` s; a lease etcd did not renew for a whole ttl
-    (no answer) is given up as lost.  Holds only a weak reference, so a dropped session ends it."""
-    last_ok = time.monotonic()
-    while not stop.wait(interval):
+    """The keeper thread: renew the lease ``interval`` s after its ttl last restarted.
+
+    The ttl restarts when etcd receives a grant or keep-alive, so the due time counts from when
+    that request was *sent*: slow replies do not push renewals late.  A keep-alive may wait for
+    its reply as long as the lease can still be alive (a slow etcd is not a lost lease); a lease
+    etcd did not renew for a whole ttl is given up as lost.  Holds only a weak reference, so a
+    dropped session ends it.
+    """
+    kept, renewed, wait = None, 0.0, 0.0  # the lease kept, and when its ttl last restarted
+    while not stop.wait(wait):
         session = ref()
         if session is None:
             return
-        lease = session.lease
+        lease, ttl = session.lease, session.ttl
         if lease is None:  # nothing to keep until the next acquire grants one
-            last_ok = time.monotonic()
+            kept, wait = None, interval
+            del session
+            continue
+        if lease != kept:
+            kept, renewed = lease, session._granted_at
+        sent = time.monotonic()
+        if sent < renewed + interval:  # not due yet
+            wait = renewed + interval - sent
+            del session
             continue
         try:
-            session._renew(lease)
-            last_ok = time.monotonic()
+            session._renew(lease, max(0.05, min(session._request_timeout, renewed + ttl - sent)))
+            renewed, wait = sent, 0.0
         except LockError as exc:
-            if time.monotonic() - last_ok >= session.ttl:
+            wait = min(interval, 0.2)  # try again soon, while the lease may still live
+            if time.monotonic() - renewed >= ttl:
                 session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
         except Exception as exc:  # noqa: BLE001 - never die silently
             _log.exception("EtcdSession keep-alive failed")

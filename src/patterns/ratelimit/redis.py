@@ -44,7 +44,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the redis extra is missing
     raise ImportError("patterns.ratelimit.redis needs redis-py: pip install 'ftsync[redis]'") from exc
 
-from .._redis_wire import ScriptWire, pack_args  # noqa: E402 - it needs redis-py, named just above
+from .._redis_wire import ScriptWire  # noqa: E402 - it needs redis-py, named just above
 
 __all__ = [
     "RedisFixedWindow",
@@ -156,7 +156,7 @@ class _RedisLimiter:
 
     def _pack_allow_one(self, *args: object) -> None:
         """Pack ``allow(1)``'s arguments once: the hot path then sends fixed bytes."""
-        self._allow_one = pack_args(args) if self._wire.direct else None
+        self._allow_one = self._wire.pack(*args) if self._wire.direct else None
         self._allow_one_count = len(args)
 
     def _allow_one_call(self) -> Any:
@@ -297,7 +297,7 @@ class RedisTokenBucket(_TokenBucketParams):
         self._lease_lock = threading.Lock()
 
     def allow(self, n: int = 1) -> bool:
-        """Take ``n`` tokens if available now; a refusal changes nothing."""
+        """Take ``n`` tokens if available now; a refusal takes none."""
         n = check_n(n)
         if n == 0:
             return True

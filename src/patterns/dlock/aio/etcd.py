@@ -20,6 +20,7 @@ from ._base import AsyncDistributedLock
 __all__ = ["AsyncEtcdLock", "AsyncEtcdSession"]
 
 _log = logging.getLogger("patterns.dlock")
+_SESSION_TRIES = 3  # times one acquire starts again when its session's lease ends under it
 
 
 async def _post_json(http: Any, endpoint: str, path: str, body: dict[str, Any], *,
@@ -161,20 +162,27 @@ class AsyncEtcdLock(AsyncDistributedLock):
         session = self._session
         if session is None:
             return await self._try_acquire(blocking, deadline)
-        try:
-            got = await self._try_acquire(blocking, deadline)
-        except LockError as exc:
-            if self._lease is None or "lease not found" not in str(exc):
-                raise
-            # the session's lease expired before its keep-alive task noticed: once more
-            await session._lease_gone(self._lease, "the session's lease expired")
-            return await self._try_acquire(blocking, deadline)
-        if got and session.lease != self._lease:
-            # the session gave this lease up while we were acquiring on it: nobody renews it now
-            await self._post("/v3/kv/txn", _delete_txn(_b64(self._key or b""), self._revision))
-            self._key = self._revision = self._token = None
-            return await self._try_acquire(blocking, deadline)
-        return got
+        for _ in range(_SESSION_TRIES):
+            try:
+                got = await self._try_acquire(blocking, deadline)
+            except LockError as exc:
+                lease = self._lease
+                if lease is None or ("lease not found" not in str(exc) and session.lease == lease):
+                    raise
+                # the session's lease ended under this acquire: start again on a new one
+                await session._lease_gone(lease, "the session's lease expired")
+                continue
+            if got and session.lease != self._lease:
+                # the session gave this lease up while we were acquiring on it: nobody renews it
+                key, revision = self._key, self._revision
+                self._key = self._revision = self._token = None
+                try:
+                    await self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision))
+                except LockError:
+                    pass  # the abandoned lease ends it within a ttl
+                continue
+            return got
+        raise LockLost(f"{self._name!r}: the session's lease was lost {_SESSION_TRIES} times during one acquire")
 
     async def _try_acquire(self, blocking: bool, deadline: float | None) -> bool:
         lease = await self._fresh_lease()
@@ -207,6 +215,8 @@ class AsyncEtcdLock(AsyncDistributedLock):
             reply = await self._post("/v3/kv/txn", _turn_txn(self._prefix, key_b64, self._revision))
             alive, predecessor, at = _turn(reply, self._revision)
             if not alive:
+                if self._session is not None:
+                    await self._session._lease_gone(self._lease, "the session's lease expired")
                 raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
             if predecessor is None:
                 return True
@@ -221,6 +231,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
             if self._session is not None:  # the session renews its lease; is it still this one?
                 if self._session.lease != self._lease:
                     raise LockLost(f"{self._name!r}: the session's lease was lost while waiting for the lock")
+                renewed = time.monotonic()  # look again after another ttl/3 at most
             elif time.monotonic() - renewed >= renew_every:
                 if not await self._keepalive(self._lease):
                     raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
@@ -296,6 +307,7 @@ class AsyncEtcdSession:
         self._http = httpx.AsyncClient(base_url=self._endpoint, timeout=self._request_timeout)
         self._granting: asyncio.Lock | None = None  # made in the loop, at the first acquire
         self._lease: str | None = None
+        self._granted_at = 0.0  # monotonic time the grant of the current lease was sent
         self._keeper: asyncio.Task[None] | None = None
         self._closed = False
         self._locks: weakref.WeakSet[AsyncEtcdLock] = weakref.WeakSet()
@@ -325,18 +337,18 @@ class AsyncEtcdSession:
             if self._closed:
                 raise LockError("this AsyncEtcdSession is closed")
             if self._lease is None:
+                sent = time.monotonic()
                 data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
                 if data.get("error") or not data.get("ID"):
                     raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
-                self._lease = str(data["ID"])
+                self._lease, self._granted_at = str(data["ID"]), sent
             if self._keeper is None:
                 self._keeper = asyncio.get_running_loop().create_task(_keep_session_alive(weakref.ref(self)))
             return self._lease
 
-    async def _renew(self, lease: str) -> None:
-        """One keep-alive of ``lease``, bounded so that a hung one cannot outlast the lease."""
-        data = await _post_json(self._http, self._endpoint, "/v3/lease/keepalive", {"ID": lease},
-                                timeout=min(self._request_timeout, self._ttl / 3))
+    async def _renew(self, lease: str, timeout: float) -> None:
+        """One keep-alive of ``lease``, waiting at most ``timeout`` s."""
+        data = await _post_json(self._http, self._endpoint, "/v3/lease/keepalive", {"ID": lease}, timeout=timeout)
         if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
             await self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
 
@@ -354,26 +366,28 @@ class AsyncEtcdSession:
             return
         self._closed = True
         failure: LockError | None = None
-        for lock in list(self._locks):
-            try:
-                await lock.aclose()
-            except LockError as exc:
-                failure = failure or exc
-        keeper, self._keeper = self._keeper, None
-        if keeper is not None and keeper is not asyncio.current_task():
-            keeper.cancel()
-            try:
-                await keeper
-            except asyncio.CancelledError:
-                pass
-        lease, self._lease = self._lease, None
         try:
-            if lease is not None:
-                await self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
-        except LockError:
-            pass  # it expires after one ttl
-        finally:
-            await self._http.aclose()
+            for lock in list(self._locks):
+                try:
+                    await lock.aclose()
+                except LockError as exc:
+                    failure = failure or exc
+        finally:  # even when cancelled: stop renewing, and give the lease back
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None and keeper is not asyncio.current_task():
+                keeper.cancel()
+                try:
+                    await keeper
+                except asyncio.CancelledError:
+                    pass
+            lease, self._lease = self._lease, None
+            try:
+                if lease is not None:
+                    await self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
+            except LockError:
+                pass  # it expires after one ttl
+            finally:
+                await self._http.aclose()
         if failure is not None:
             raise failure
 
@@ -388,29 +402,35 @@ class AsyncEtcdSession:
 
 
 async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession]) -> None:
-    """The keeper task: renew every ttl/3; a lease etcd did not renew for a whole ttl (no
-    answer) is given up as lost.  Holds only a weak reference between rounds."""
-    last_ok = time.monotonic()
+    """The keeper task, on the sync keeper's schedule: renew ttl/3 after the lease's ttl last
+    restarted (counted from when the request was sent), wait for a reply as long as the lease
+    can live, give it up after a ttl without one.  Holds only a weak reference between rounds."""
+    kept, renewed, wait = None, 0.0, 0.0  # the lease kept, and when its ttl last restarted
     while True:
+        if wait:
+            await asyncio.sleep(wait)
         session = ref()
         if session is None or session._closed:
             return
-        interval, ttl = session._ttl / 3, session._ttl
-        del session
-        await asyncio.sleep(interval)
-        session = ref()
-        if session is None:
-            return
-        lease = session.lease
+        lease, ttl = session.lease, session._ttl
+        interval = ttl / 3
         if lease is None:  # nothing to keep until the next acquire grants one
-            last_ok = time.monotonic()
+            kept, wait = None, interval
+            del session
+            continue
+        if lease != kept:
+            kept, renewed = lease, session._granted_at
+        sent = time.monotonic()
+        if sent < renewed + interval:  # not due yet
+            wait = renewed + interval - sent
             del session
             continue
         try:
-            await session._renew(lease)
-            last_ok = time.monotonic()
+            await session._renew(lease, max(0.05, min(session._request_timeout, renewed + ttl - sent)))
+            renewed, wait = sent, 0.0
         except LockError as exc:
-            if time.monotonic() - last_ok >= ttl:
+            wait = min(interval, 0.2)
+            if time.monotonic() - renewed >= ttl:
                 await session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
         except Exception as exc:  # noqa: BLE001 - never die silently
             _log.exception("AsyncEtcdSession keep-alive failed")
