@@ -1,9 +1,9 @@
 """Script calls written straight onto a pooled connection of a redis-py client.
 
 A rate-limit decision, or a lock's acquire or release, is one short EVALSHA, so the client's own
-per-command work is a fair share of its cost: ``Redis.execute_command`` wraps every call in a retry policy, observability
-hooks and response callbacks, about 15 us per call on the 2-core CI machine kind, where a
-loopback round trip is 40-120 us.  ``ScriptWire`` takes a connection from the client's pool
+per-command work is a fair share of its cost: ``Redis.execute_command`` wraps every call in a
+retry policy, observability hooks and response callbacks, about 15 us per call on the 2-core CI
+machine kind, where a loopback round trip is 40-150 us.  ``ScriptWire`` takes a connection from the client's pool
 (so its host, auth, TLS, timeouts and pool size all apply), writes a command packed once,
 reads the reply with the connection's own parser (so ``decode_responses`` is honoured) and
 gives the connection back.

@@ -137,24 +137,25 @@ class EtcdGateway:
         conn = self._connect(self._timeout)
         try:
             conn.request("POST", self._base + "/v3/watch", json.dumps(body), _HEADERS)
+            sock = conn.sock  # the response reads through it even if http.client lets go of it
             reply = conn.getresponse()
             if reply.status != 200:
                 raise LockError(f"etcd at {self.endpoint} refused /v3/watch: {reply.read()[:200]!r}")
-            return self._delete_seen(conn, reply, give_up)
+            assert sock is not None
+            return self._delete_seen(sock, reply, give_up)
         except (OSError, http.client.HTTPException) as exc:
             raise self._fail("/v3/watch", exc) from exc
         finally:
             conn.close()
 
     @staticmethod
-    def _delete_seen(conn: http.client.HTTPConnection, reply: http.client.HTTPResponse, give_up: float) -> bool:
+    def _delete_seen(sock: socket.socket, reply: http.client.HTTPResponse, give_up: float) -> bool:
         """Read watch events until a DELETE (True) or ``give_up`` (False)."""
         while True:
             left = give_up - time.monotonic()
             if left <= 0:
                 return False
-            assert conn.sock is not None
-            conn.sock.settimeout(max(0.01, left))
+            sock.settimeout(max(0.01, left))
             try:
                 line = reply.readline()
             except TimeoutError:

@@ -11,9 +11,10 @@ LockLost.  While waiting, the acquiring thread keeps its lease alive.
 Release deletes the key (only if it is still ours: compare on its create revision, so a hold
 lost to expiry or to a hand deletion is reported) and revokes the lease, so no lease is left
 behind: four requests per uncontended acquire+release.  With ``keep_lease=True`` the lease stays
-with the lock object instead: the next acquire renews it with one keep-alive, ``close()`` revokes it, and an object never closed leaves
-one lease that expires after a ttl (nothing keeps it alive); three requests per cycle, and a
-keep-alive costs etcd less than a grant (no consensus round).
+with the lock object instead: the next acquire renews it with one keep-alive, ``close()``
+revokes it, and an object never closed leaves one lease that expires after a ttl (nothing keeps
+it alive); three requests per cycle, and a keep-alive costs etcd less than a grant (no
+consensus round).
 
 :class:`EtcdSession` is etcd's Go ``Session``: one lease kept alive by a background thread and
 shared by many locks, so an acquire+release is two requests (create the key, delete it).
