@@ -459,3 +459,24 @@ def test_a_session_waiter_watches_instead_of_polling(etcd_server):
         assert got == [True]
         assert len(requests) <= 8, requests  # create + a look each ttl/3, not thousands
         waiter.release()
+
+
+def test_async_session_behind_a_slow_etcd_keeps_its_hold(etcd_server):
+    from servers import DelayProxy
+
+    from patterns.dlock.aio import AsyncEtcdSession
+
+    proxy = DelayProxy(etcd_server.host, etcd_server.port, 0.8)
+
+    async def main():
+        async with AsyncEtcdSession(f"http://{proxy.host}:{proxy.port}", 2) as session:
+            lock = session.lock(unique_name())
+            assert await lock.acquire(timeout=10)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(lock.lost.wait(), 5)
+            await lock.release()
+
+    try:
+        asyncio.run(main())
+    finally:
+        proxy.stop()

@@ -447,7 +447,7 @@ class EtcdSession:
             if self._keeper is None:
                 self._keeper = threading.Thread(
                     target=_keep_session_alive,
-                    args=(weakref.ref(self), self._stop, self._ttl / 3),
+                    args=(weakref.ref(self), self._stop, _RenewalClock(self._ttl, self._request_timeout)),
                     name="ftsync-etcd-session",
                     daemon=True,
                 )
@@ -516,38 +516,62 @@ class EtcdSession:
         return f"<EtcdSession {self.endpoint} ttl={self._ttl:g} lease={self._lease}>"
 
 
-def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, interval: float) -> None:
-    """The keeper thread: renew the lease ``interval`` s after its ttl last restarted.
+class _RenewalClock:
+    """When a session's keeper renews its lease, how long it waits for a reply, when it gives up.
 
-    The ttl restarts when etcd receives a grant or keep-alive, so the due time counts from when
-    that request was *sent*: slow replies do not push renewals late.  A keep-alive may wait for
-    its reply as long as the lease can still be alive (a slow etcd is not a lost lease); a lease
-    etcd did not renew for a whole ttl is given up as lost.  Holds only a weak reference, so a
-    dropped session ends it.
+    The lease's ttl restarts when etcd receives a grant or keep-alive, so everything counts from
+    when that request was *sent*: a keep-alive is due ttl/3 after the last one was sent (slow
+    replies do not push renewals late), may wait for its reply as long as the lease can still be
+    alive (a slow etcd is not a lost lease), and a lease not renewed for a whole ttl is lost.
+    Shared by the keeper thread and the asyncio keeper task.
     """
-    kept, renewed, wait = None, 0.0, 0.0  # the lease kept, and when its ttl last restarted
+
+    def __init__(self, ttl: float, request_timeout: float) -> None:
+        self.ttl, self.interval, self._request_timeout = ttl, ttl / 3, request_timeout
+        self._kept: str | None = None
+        self._renewed = 0.0
+
+    def due_in(self, lease: str, granted_at: float, now: float) -> float:
+        """Seconds until ``lease`` needs a keep-alive (0 or less: now)."""
+        if lease != self._kept:
+            self._kept, self._renewed = lease, granted_at
+        return self._renewed + self.interval - now
+
+    def reply_timeout(self, sent: float) -> float:
+        return max(0.05, min(self._request_timeout, self._renewed + self.ttl - sent))
+
+    def renewed(self, sent: float) -> None:
+        self._renewed = sent
+
+    def expired(self, now: float) -> bool:
+        return now - self._renewed >= self.ttl
+
+
+def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, clock: _RenewalClock) -> None:
+    """The keeper thread, on ``clock``'s schedule.  Holds only a weak reference, so a dropped
+    session ends it."""
+    wait = 0.0
     while not stop.wait(wait):
         session = ref()
         if session is None:
             return
-        lease, ttl = session.lease, session.ttl
+        lease = session.lease
         if lease is None:  # nothing to keep until the next acquire grants one
-            kept, wait = None, interval
+            wait = clock.interval
             del session
             continue
-        if lease != kept:
-            kept, renewed = lease, session._granted_at
         sent = time.monotonic()
-        if sent < renewed + interval:  # not due yet
-            wait = renewed + interval - sent
+        wait = clock.due_in(lease, session._granted_at, sent)
+        if wait > 0:
             del session
             continue
         try:
-            session._renew(lease, max(0.05, min(session._request_timeout, renewed + ttl - sent)))
-            renewed, wait = sent, 0.0
+            session._renew(lease, clock.reply_timeout(sent))
+            clock.renewed(sent)
+            wait = 0.0
         except LockError as exc:
-            wait = min(interval, 0.2)  # try again soon, while the lease may still live
-            if time.monotonic() - renewed >= ttl:
+            wait = min(clock.interval, 0.2)  # try again soon, while the lease may still live
+            if clock.expired(time.monotonic()):
                 session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
         except Exception as exc:  # noqa: BLE001 - never die silently
             _log.exception("EtcdSession keep-alive failed")

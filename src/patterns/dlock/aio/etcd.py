@@ -14,7 +14,16 @@ from typing import Any, Callable
 
 from .._errors import LockConnectionError, LockError, LockLost
 from .._validate import check_bool, check_ttl
-from ..etcd import _acquire_txn, _acquired_revision, _b64, _delete_txn, _prefix_range, _turn, _turn_txn
+from ..etcd import (
+    _acquire_txn,
+    _acquired_revision,
+    _b64,
+    _delete_txn,
+    _prefix_range,
+    _RenewalClock,
+    _turn,
+    _turn_txn,
+)
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncEtcdLock", "AsyncEtcdSession"]
@@ -343,7 +352,8 @@ class AsyncEtcdSession:
                     raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
                 self._lease, self._granted_at = str(data["ID"]), sent
             if self._keeper is None:
-                self._keeper = asyncio.get_running_loop().create_task(_keep_session_alive(weakref.ref(self)))
+                clock = _RenewalClock(self._ttl, self._request_timeout)
+                self._keeper = asyncio.get_running_loop().create_task(_keep_session_alive(weakref.ref(self), clock))
             return self._lease
 
     async def _renew(self, lease: str, timeout: float) -> None:
@@ -401,36 +411,33 @@ class AsyncEtcdSession:
         return f"<AsyncEtcdSession {self._endpoint} ttl={self._ttl:g} lease={self._lease}>"
 
 
-async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession]) -> None:
-    """The keeper task, on the sync keeper's schedule: renew ttl/3 after the lease's ttl last
-    restarted (counted from when the request was sent), wait for a reply as long as the lease
-    can live, give it up after a ttl without one.  Holds only a weak reference between rounds."""
-    kept, renewed, wait = None, 0.0, 0.0  # the lease kept, and when its ttl last restarted
+async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession], clock: _RenewalClock) -> None:
+    """The keeper task, on ``clock``'s schedule (see EtcdSession's keeper).  Holds only a weak
+    reference between rounds."""
+    wait = 0.0
     while True:
-        if wait:
+        if wait > 0:
             await asyncio.sleep(wait)
         session = ref()
         if session is None or session._closed:
             return
-        lease, ttl = session.lease, session._ttl
-        interval = ttl / 3
+        lease = session.lease
         if lease is None:  # nothing to keep until the next acquire grants one
-            kept, wait = None, interval
+            wait = clock.interval
             del session
             continue
-        if lease != kept:
-            kept, renewed = lease, session._granted_at
         sent = time.monotonic()
-        if sent < renewed + interval:  # not due yet
-            wait = renewed + interval - sent
+        wait = clock.due_in(lease, session._granted_at, sent)
+        if wait > 0:
             del session
             continue
         try:
-            await session._renew(lease, max(0.05, min(session._request_timeout, renewed + ttl - sent)))
-            renewed, wait = sent, 0.0
+            await session._renew(lease, clock.reply_timeout(sent))
+            clock.renewed(sent)
+            wait = 0.0
         except LockError as exc:
-            wait = min(interval, 0.2)
-            if time.monotonic() - renewed >= ttl:
+            wait = min(clock.interval, 0.2)
+            if clock.expired(time.monotonic()):
                 await session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
         except Exception as exc:  # noqa: BLE001 - never die silently
             _log.exception("AsyncEtcdSession keep-alive failed")
