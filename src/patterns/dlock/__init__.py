@@ -23,8 +23,6 @@ extra (httpx).  Clients are imported only when the lock kind is used.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._base import DistributedLock
 from ._errors import (
     LockConnectionError,
@@ -35,6 +33,7 @@ from ._errors import (
     QuorumNotReached,
     StaleToken,
 )
+from ._lazy import lazy_attributes as _lazy_attributes
 from .memory import MemoryLock, MemoryRegistry
 
 __all__ = [
@@ -66,16 +65,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:  # the backends import their optional clients lazily
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals(), __all__)

@@ -137,6 +137,17 @@ def _socket_timeout(client: Any) -> float | None:
     return float(value) if value else None
 
 
+def _lay_out(lock: Any, name: str, client: Any) -> None:
+    """The keys of a lock named ``name`` and its waiting rhythm (RedisLock and AsyncRedisLock)."""
+    lock._keys = [name, f"{name}:fence"]
+    lock._wake_key = f"{name}:wake"
+    lock._acquire_keys = [name, f"{name}:fence", lock._wake_key, f"{name}:waiting"]
+    lock._release_keys = [name, lock._wake_key, f"{name}:waiting"]
+    socket_timeout = _socket_timeout(client)
+    lock._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
+    lock._waiting_ms = _ms(lock._poll_max * 2 + 0.1)  # outlives a waiter's sleep between tries
+
+
 class RedisLock(DistributedLock):
     """A lock on one Redis server with fencing tokens (see DistributedLock for the methods).
 
@@ -164,10 +175,7 @@ class RedisLock(DistributedLock):
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._client = client
         self._owns_client = owns_client
-        self._keys = [name, f"{name}:fence"]
-        self._wake_key = f"{name}:wake"
-        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:waiting"]
-        self._release_keys = [name, self._wake_key, f"{name}:waiting"]
+        _lay_out(self, name, client)
         self._ttl_ms = _ms(self._ttl)
         from .._redis_wire import ScriptWire
 
@@ -177,9 +185,6 @@ class RedisLock(DistributedLock):
         self._owned_script = ScriptWire(client, _OWNED, self._keys[:1])
         self._locked_script = ScriptWire(client, _LOCKED, [name])
         self._value: str | None = None
-        socket_timeout = _socket_timeout(client)
-        self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
-        self._waiting_ms = _ms(self._poll_max * 2 + 0.1)  # outlives a waiter's sleep between tries
 
     @property
     def client(self) -> Any:

@@ -225,18 +225,9 @@ class Redlock(DistributedLock):
                 return True
             self._on_all("release", [value])  # no partial hold is left behind
             unreachable = unreachable + 1 if answered < self._quorum else 0
-            now = time.monotonic()
-            out_of_time = deadline is not None and now >= deadline
-            if out_of_time or (deadline is None and unreachable >= self._unreachable_tries):
-                if answered < self._quorum:
-                    raise QuorumNotReached(
-                        f"{self._name!r}: {answered} of {len(self._clients)} nodes answered, "
-                        f"{self._quorum} needed: " + "; ".join(problems)
-                    )
+            pause = _pause_before_retry(self, answered, problems, unreachable, deadline)
+            if pause is None:
                 return False
-            pause = random.uniform(self._retry_delay / 4, self._retry_delay)
-            if deadline is not None:
-                pause = min(pause, max(0.0, deadline - now))
             time.sleep(pause)
 
     def _release_impl(self) -> bool:
@@ -298,3 +289,22 @@ def _get_connection(pool: Any) -> Any:
         return pool.get_connection()
     except TypeError:  # redis-py 5.0 wants a command name
         return pool.get_connection("EVALSHA")
+
+
+def _pause_before_retry(lock: Any, answered: int, problems: list[str], unreachable: int,
+                        deadline: float | None) -> float | None:
+    """After a round that did not get the lock (Redlock and AsyncRedlock): seconds to pause,
+    jittered, before the next round; None when acquire should give up and return False.
+
+    ``unreachable`` counts the rounds in a row, this one included, in which fewer than a quorum
+    of nodes answered.  Giving up for that reason raises QuorumNotReached, naming the failures.
+    """
+    now = time.monotonic()
+    out_of_time = deadline is not None and now >= deadline
+    if out_of_time or (deadline is None and unreachable >= lock._unreachable_tries):
+        lock._check_answered(answered, problems)
+        return None
+    pause = random.uniform(lock._retry_delay / 4, lock._retry_delay)
+    if deadline is not None:
+        pause = min(pause, max(0.0, deadline - now))
+    return pause

@@ -157,9 +157,6 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
             return math.inf
         return max(0.0, (n - await self.tokens()) / self._rate)
 
-    def __repr__(self) -> str:
-        return f"<AsyncRedisTokenBucket {self._name!r} rate={self._rate}/s burst={self._burst}>"
-
 
 class _AsyncWindow(_AsyncEval, _WindowParams):
     def __init__(self, client: Any, name: str, limit: int, window: float) -> None:
@@ -212,9 +209,6 @@ class _AsyncWindow(_AsyncEval, _WindowParams):
                 )
             if await _sleep(delay, ctx):
                 raise ctx.err()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._name!r} {self._limit} per {self._window} s>"
 
 
 class AsyncRedisSlidingWindowLog(_AsyncWindow):

@@ -252,6 +252,9 @@ class _TokenBucketParams(_RedisLimiter):
     def local_batch(self) -> int | None:
         return self._batch
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r} rate={self._rate}/s burst={self._burst}>"
+
     def set_rate(self, rate: float) -> None:
         """Use ``rate`` from now on, keeping the tokens there are (Go's ``SetLimit``).
 
@@ -368,9 +371,6 @@ class RedisTokenBucket(_TokenBucketParams):
             return math.inf
         return max(0.0, (n - self.tokens()) / self._rate)
 
-    def __repr__(self) -> str:
-        return f"<RedisTokenBucket {self._name!r} rate={self._rate}/s burst={self._burst}>"
-
 
 # -- windows -------------------------------------------------------------------------------------
 
@@ -389,6 +389,9 @@ class _WindowParams(_RedisLimiter):
     @property
     def window(self) -> float:
         return self._window
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r} {self._limit} per {self._window} s>"
 
     def _too_big(self, n: int) -> None:
         raise ValueError(f"n must be <= limit ({self._limit}) to ever be admitted, got {n}")
@@ -458,9 +461,6 @@ class _RedisWindow(_WindowParams):
                 time.sleep(delay)
             elif ctx.done().wait(delay):
                 raise ctx.err()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._name!r} {self._limit} per {self._window} s>"
 
 
 class RedisSlidingWindowLog(_RedisWindow):

@@ -8,8 +8,7 @@ Errors are those of :mod:`patterns.dlock`.  A lock object belongs to one event l
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._lazy import lazy_attributes as _lazy_attributes
 from ._base import AsyncDistributedLock
 from .memory import AsyncMemoryLock
 
@@ -32,16 +31,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals(), __all__)

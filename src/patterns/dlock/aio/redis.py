@@ -8,8 +8,8 @@ import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 from .._errors import LockConnectionError
-from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _LOCKED, _OWNED, _POLL_MAX, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
-from ..redis import _socket_timeout, describe_client
+from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _LOCKED, _OWNED, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
+from ..redis import _lay_out, describe_client
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncRedisLock"]
@@ -45,19 +45,13 @@ class AsyncRedisLock(AsyncDistributedLock):
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._client = client
         self._owns_client = owns_client
-        self._keys = [name, f"{name}:fence"]
-        self._wake_key = f"{name}:wake"
-        self._acquire_keys = [name, f"{name}:fence", self._wake_key, f"{name}:waiting"]
-        self._release_keys = [name, self._wake_key, f"{name}:waiting"]
+        _lay_out(self, name, client)
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
         self._extend_script = client.register_script(_EXTEND)
         self._owned_script = client.register_script(_OWNED)
         self._locked_script = client.register_script(_LOCKED)
         self._value: str | None = None
-        socket_timeout = _socket_timeout(client)
-        self._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
-        self._waiting_ms = _ms(self._poll_max * 2 + 0.1)
 
     @property
     def client(self) -> Any:

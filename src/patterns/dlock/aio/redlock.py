@@ -4,7 +4,6 @@ coroutines (no executor), each bounded by ``node_timeout``.  No fencing token, a
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
 import time
 from typing import Any, Callable, Sequence
@@ -12,7 +11,7 @@ from typing import Any, Callable, Sequence
 from .._errors import QuorumNotReached
 from .._validate import check_ttl
 from ..redis import _redis_errors, describe_client
-from ..redlock import _ACQUIRE, _EXTEND, _OWNED, _RELEASE
+from ..redlock import _ACQUIRE, _EXTEND, _OWNED, _RELEASE, _pause_before_retry
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncRedlock"]
@@ -108,20 +107,11 @@ class AsyncRedlock(AsyncDistributedLock):
                 self._valid_until = started + self._ttl - self._drift(self._ttl)
                 self._token = None
                 return True
-            await self._on_all("release", [value])
+            await self._on_all("release", [value])  # no partial hold is left behind
             unreachable = unreachable + 1 if answered < self._quorum else 0
-            now = time.monotonic()
-            out_of_time = deadline is not None and now >= deadline
-            if out_of_time or (deadline is None and unreachable >= self._unreachable_tries):
-                if answered < self._quorum:
-                    raise QuorumNotReached(
-                        f"{self._name!r}: {answered} of {len(self._clients)} nodes answered, "
-                        f"{self._quorum} needed: " + "; ".join(problems)
-                    )
+            pause = _pause_before_retry(self, answered, problems, unreachable, deadline)
+            if pause is None:
                 return False
-            pause = random.uniform(self._retry_delay / 4, self._retry_delay)
-            if deadline is not None:
-                pause = min(pause, max(0.0, deadline - now))
             await asyncio.sleep(pause)
 
     async def _release_impl(self) -> bool:
