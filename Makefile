@@ -6,6 +6,8 @@
 #   make test-gil  the suite on $(PYTHON) only (against the built, repaired wheel)
 #   make test-ft   the suite on free-threaded 3.13t with PYTHON_GIL=0 (builds CPython once, cached)
 #   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
+#   make tsan      the concurrency suites under ThreadSanitizer on a free-threaded 3.13t (built once,
+#                  cached); any report fails (scripts/tsan.sh)
 #   make bench     pytest-benchmark comparisons with the peer libraries
 
 PYTHON ?= python3
@@ -16,9 +18,9 @@ CORE_TEST := csrc/tests/test_atomic_core.c csrc/ftsync_atomic.c
 CBUILD := csrc/tests/build
 CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
 
-.PHONY: test test-gil test-ft csan servers docs bench clean
+.PHONY: test test-gil test-ft tsan csan servers docs bench clean
 
-test: csan servers test-gil docs test-ft
+test: csan servers test-gil docs test-ft tsan
 
 # The Redis and etcd tests run real servers; the fixtures start them on free loopback ports.
 SERVER_PACKAGES := redis-server etcd-server
@@ -60,6 +62,10 @@ csan:
 	TSAN_OPTIONS=halt_on_error=1 $(CBUILD)/core-tsan
 	$(CC) $(CFLAGS_SAN) -fsanitize=address,undefined -fno-sanitize-recover=all $(CORE_TEST) -o $(CBUILD)/core-asan
 	ASAN_OPTIONS=detect_leaks=1 $(CBUILD)/core-asan
+
+# Go's `go test -race` for ftsync: see scripts/tsan.sh for what runs and why.
+tsan:
+	bash scripts/tsan.sh
 
 bench: $(VENVS)/gil/bin/python
 	$< $(PIP_INSTALL) ".[bench]"

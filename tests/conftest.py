@@ -1,5 +1,7 @@
-"""Shared helpers: interpreter facts and a runner that starts threads together."""
+"""Shared helpers: interpreter facts, a runner that starts threads together, stress scaling."""
 
+import faulthandler
+import os
 import sys
 import sysconfig
 import threading
@@ -11,6 +13,18 @@ import pytest
 FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 #: True when threads really run Python in parallel right now.
 GIL_DISABLED = FREE_THREADED_BUILD and not sys._is_gil_enabled()
+
+#: True under ThreadSanitizer (`make tsan`): everything runs 5-20 times slower there.
+TSAN_BUILD = "-fsanitize=thread" in (sysconfig.get_config_var("PY_CFLAGS") or "")
+#: Loop counts of the stress tests are multiplied by this (FTSYNC_STRESS_SCALE; `make tsan`
+#: sets it below 1 so the slow, instrumented run keeps its time bound).  Never below one round.
+STRESS_SCALE = float(os.environ.get("FTSYNC_STRESS_SCALE", "1"))
+
+
+def stress_rounds(n: int) -> int:
+    """``n`` scaled by FTSYNC_STRESS_SCALE, at least 1: how many times a stress loop runs."""
+    return max(1, round(n * STRESS_SCALE))
+
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -44,6 +58,20 @@ def run_threads(count, target, *args):
 
 def pytest_report_header(config):
     return f"free-threaded build: {FREE_THREADED_BUILD}, GIL enabled: {sys._is_gil_enabled() if hasattr(sys, '_is_gil_enabled') else True}"
+
+
+@pytest.fixture
+def watchdog():
+    """Arm a hang detector: ``watchdog(seconds)`` dumps every thread's stack to stderr and ends
+    the process if the test is still running then, so a deadlock fails the run (with the
+    evidence) instead of hanging CI.  Disarmed at the end of the test.  Under TSan, where
+    everything is slower, the bound is ten times longer."""
+
+    def arm(seconds: float) -> None:
+        faulthandler.dump_traceback_later(seconds * (10 if TSAN_BUILD else 1), exit=True)
+
+    yield arm
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(autouse=True)

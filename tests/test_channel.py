@@ -311,3 +311,45 @@ def test_select_exactly_once_with_racing_timeouts(impl, round_):
         t.join(30)
     assert not any(t.is_alive() for t in receivers)
     assert got == sent and all(n == 1 for n in got.values()) and len(got) == 4 * per_sender
+
+
+def test_len_closed_and_repr_while_other_threads_send_and_receive(impl):
+    """len(), .closed and repr() read the buffer state under the channel's lock (they were
+    unlocked reads racing _push: a ThreadSanitizer report under `make tsan`), and stay
+    within bounds while eight threads move values."""
+    ch = impl.Channel(8)
+    stop = threading.Event()
+    seen = []
+
+    def watch():
+        while not stop.is_set():
+            n = len(ch)
+            seen.append(n)
+            assert 0 <= n <= 8 and not ch.closed and repr(ch).startswith("<Channel open")
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run_threads(8, lambda i: [ch.send(j) if i % 2 else ch.recv(timeout=10) for j in range(2000)])
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(ch) == 0 and seen
+    ch.close()
+    assert ch.closed and list(ch) == []
+
+
+def test_timeouts_beyond_timeout_max_wait_instead_of_overflowing(impl):
+    """timeout=1e10 (beyond threading.TIMEOUT_MAX) waits like any long timeout."""
+    huge = threading.TIMEOUT_MAX * 2
+    ch = impl.Channel()
+    sender = later(0.05, ch.send, "late")
+    assert ch.recv(timeout=huge) == "late"
+    sender.join()
+    receiver = later(0.05, ch.recv)
+    ch.send("to a late receiver", timeout=huge)
+    receiver.join()
+    other = impl.Channel()
+    sender = later(0.05, other.send, 1)
+    assert impl.select(impl.Recv(ch), impl.Recv(other), timeout=huge) == impl.Selected(1, 1, True)
+    sender.join()

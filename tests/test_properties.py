@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from atomics import AtomicBool, AtomicInt64
-from conftest import INT64_MAX, INT64_MIN, wrap64
+from conftest import INT64_MAX, INT64_MIN, stress_rounds, wrap64
 
 EDGES = [INT64_MIN, INT64_MIN + 1, -2, -1, 0, 1, 2, INT64_MAX - 1, INT64_MAX]
 int64s = st.sampled_from(EDGES) | st.integers(INT64_MIN, INT64_MAX)
@@ -133,7 +133,7 @@ class Int64Machine(RuleBasedStateMachine):
 @pytest.mark.parametrize("make", list(_factories()))
 def test_int64_matches_model(make):
     machine = type("Machine", (Int64Machine,), {"make": staticmethod(make)})
-    machine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+    machine.TestCase.settings = settings(max_examples=stress_rounds(150), stateful_step_count=40, deadline=None)
     machine.TestCase().runTest()
 
 
@@ -176,4 +176,4 @@ class BoolMachine(RuleBasedStateMachine):
 
 
 TestAtomicBoolMatchesModel = BoolMachine.TestCase
-TestAtomicBoolMatchesModel.settings = settings(max_examples=100, stateful_step_count=30, deadline=None)
+TestAtomicBoolMatchesModel.settings = settings(max_examples=stress_rounds(100), stateful_step_count=30, deadline=None)

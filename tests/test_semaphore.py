@@ -330,6 +330,9 @@ class _SilentCanceler:
     def _remove_waker(self, token):
         return True
 
+    def _fresh_err(self):
+        return Canceled()
+
 
 def test_granted_after_cancel_gives_the_tokens_back(kind):
     canceler = _SilentCanceler()
@@ -460,3 +463,15 @@ def test_stress_with_cancels_keeps_every_token(kind, busy_switching):
 
     run_threads(7, body)
     assert high.load() <= 4 and sem.available == 4 and sem.waiting == 0 and done.load() > 0
+
+
+@pytest.mark.parametrize("kind", [Semaphore, WeightedSemaphore])
+def test_timeout_beyond_timeout_max_waits_instead_of_overflowing(kind):
+    """acquire(timeout=1e10) (beyond threading.TIMEOUT_MAX) was an OverflowError."""
+    sem = kind(1)
+    sem.acquire()
+    releaser = threading.Timer(0.05, sem.release)
+    releaser.start()
+    assert sem.acquire(timeout=threading.TIMEOUT_MAX * 2) is True
+    releaser.join()
+    sem.release()

@@ -33,7 +33,7 @@ cdef inline void _check_ctx(object ctx) except *:
         check_wait(None, ctx)  # raises the TypeError with its message
     canceler = ctx._canceler
     if canceler is not None and canceler._err is not None:
-        raise canceler._err
+        ctx.raise_if_done()
 
 
 @cython.final
@@ -161,14 +161,24 @@ cdef class Channel:
     @property
     def closed(self):
         """Whether close() was called (values may still be buffered)."""
-        return self._closed
+        cdef bint closed
+        with self._lock:  # read under the lock that guards the write: no torn or racy read
+            closed = self._closed
+        return closed
 
     def __len__(self):
         """How many values are buffered now."""
-        return self._count
+        cdef Py_ssize_t count
+        with self._lock:
+            count = self._count
+        return count
 
     def __repr__(self):
-        return f"<Channel {'closed' if self._closed else 'open'} {self._count}/{self._capacity}>"
+        cdef bint closed
+        cdef Py_ssize_t count
+        with self._lock:
+            closed, count = self._closed, self._count
+        return f"<Channel {'closed' if closed else 'open'} {count}/{self._capacity}>"
 
     # -- the ring buffer (lock held) ------------------------------------------------------------
 
@@ -356,7 +366,7 @@ cdef class Channel:
             raise TimeoutError(f"{'send' if sending else 'recv'} timed out after {timeout} s")
         if outcome == CANCELED:
             self._dequeue(waiter)
-            raise ctx.err()
+            ctx.raise_if_done()
         if sending and waiter.closed:
             raise ChannelClosed("send on closed channel")
         return 0
@@ -423,7 +433,7 @@ def select(*cases, timeout=None, ctx=None, default=_NO_DEFAULT):
     if outcome == TIMED_OUT:
         raise TimeoutError(f"select timed out after {timeout} s")
     if outcome == CANCELED:
-        raise ctx.err()
+        ctx.raise_if_done()
     if type(cases[outcome]) is Send:
         if waiter.closed:
             raise ChannelClosed("send on closed channel")

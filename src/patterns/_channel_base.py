@@ -50,8 +50,8 @@ def check_ctx(ctx: object) -> Context | None:
 def check_wait(timeout: object, ctx: object) -> tuple[float | None, Context | None]:
     """Validate ``timeout``/``ctx`` before anything changes; a cancelled ctx raises at once."""
     timeout = check_timeout(timeout)
-    if check_ctx(ctx) is not None and ctx.err() is not None:
-        raise ctx.err()
+    if check_ctx(ctx) is not None:
+        ctx.raise_if_done()
     return timeout, ctx
 
 

@@ -24,6 +24,7 @@ from ._channel_base import NO_DEFAULT as _NO_DEFAULT
 from ._channel_base import TIMED_OUT as _TIMED_OUT
 from ._channel_base import WAITING as _WAITING
 from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases, check_wait
+from ._waiting import wait_until
 from .context import Context
 
 __all__ = ["Channel", "select"]
@@ -74,7 +75,7 @@ class _Waiter:
             if not canceler._add_waker(token, self._cancel):
                 self._cancel()
         try:
-            if not self._parker.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            if not wait_until(self._acquire_for, None if timeout is None else max(timeout, 0.0)):
                 if self.claim(_TIMED_OUT):
                     return _TIMED_OUT
                 self._parker.acquire()  # claimed meanwhile: the claimer is about to wake us
@@ -82,6 +83,9 @@ class _Waiter:
             if token is not None and not canceler._remove_waker(token):
                 self.reusable = False  # a canceller may still call self._cancel later
         return self._state.load()
+
+    def _acquire_for(self, piece: float | None) -> bool:
+        return self._parker.acquire(timeout=-1 if piece is None else piece)
 
     def _cancel(self) -> None:
         if self.claim(_CANCELED):
@@ -296,7 +300,7 @@ class Channel:
             raise TimeoutError(f"{what} timed out after {timeout} s")
         if outcome == _CANCELED:
             self._dequeue(waiter)
-            raise ctx.err()
+            ctx.raise_if_done()
         if waiter.closed and what == "send":
             raise ChannelClosed("send on closed channel")
 
@@ -359,7 +363,7 @@ def select(*cases: Recv | Send, timeout: float | None = None, ctx: Context | Non
     if outcome == _TIMED_OUT:
         raise TimeoutError(f"select timed out after {timeout} s")
     if outcome == _CANCELED:
-        raise ctx.err()
+        ctx.raise_if_done()
     if type(cases[outcome]) is Send:
         if waiter.closed:
             raise ChannelClosed("send on closed channel")

@@ -18,3 +18,4 @@ cdef class Parker:
     cdef void wake(self) except *
     cdef void rearm(self) noexcept
     cdef int64_t park(self, object timeout, object ctx) except? -100
+    cdef bint _sleep(self, object timeout) except -1

@@ -10,6 +10,8 @@ one CAS, so an operation completes or fails, never both.
 
 from _thread import allocate_lock
 
+from ._waiting import TIMEOUT_MAX, wait_until
+
 
 cdef extern from "ftsync_atomic.h" nogil:
     int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
@@ -51,7 +53,7 @@ cdef class Parker:
             if not canceler._add_waker(token, self._cancel):
                 self._cancel()
         try:
-            if not self._parker.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            if not self._sleep(timeout):
                 if self.claim(TIMED_OUT):
                     return TIMED_OUT
                 self._parker.acquire()  # claimed meanwhile: the claimer is about to wake us
@@ -59,6 +61,17 @@ cdef class Parker:
             if token is not None and not canceler._remove_waker(token):
                 self.reusable = False
         return ftsync_i64_load(&self._state)
+
+    cdef bint _sleep(self, object timeout) except -1:
+        """Sleep on the parker lock until released or ``timeout`` (any length) passes."""
+        if timeout is None:
+            return self._parker.acquire(True, -1)
+        if timeout <= TIMEOUT_MAX:
+            return self._parker.acquire(True, max(timeout, 0.0))
+        return wait_until(self._acquire_for, timeout)  # beyond what one lock wait takes
+
+    def _acquire_for(self, piece):
+        return self._parker.acquire(True, -1 if piece is None else piece)
 
     def _cancel(self):
         if self.claim(CANCELED):

@@ -196,7 +196,7 @@ cdef class _TokenSemaphore:
             waiter = _Waiter.__new__(_Waiter)  # never queued: only its timeout or ctx ends it
             if waiter.park(timeout, ctx) == TIMED_OUT:
                 raise TimeoutError(f"acquire({n}) timed out after {timeout} s: more than the size")
-            raise ctx.err()
+            ctx.raise_if_done()
         if self._fast and ftsync_i64_load(&self._nwaiters) == 0 and self._take(k):
             return True
         with self._lock:
@@ -215,7 +215,7 @@ cdef class _TokenSemaphore:
         if outcome == GRANTED:
             if ctx is not None and ctx.err() is not None:
                 self._give_back(k)  # granted, but the context ended first: give them back (Go)
-                raise ctx.err()
+                ctx.raise_if_done()
             return True
         with self._lock:
             self._remove(waiter)
@@ -223,7 +223,7 @@ cdef class _TokenSemaphore:
             self._grant()  # it may have been the head: those behind it may fit now
         if outcome == TIMED_OUT:
             raise TimeoutError(f"acquire({n}) timed out after {timeout} s")
-        raise ctx.err()
+        ctx.raise_if_done()
 
     def try_acquire(self, n=1):
         """Acquire ``n`` tokens only if free now and nobody is waiting; True if acquired."""

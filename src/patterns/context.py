@@ -6,7 +6,7 @@ piece of work started on its behalf::
     ctx, cancel = with_timeout(background(), 5.0)
     with_cancel(ctx)                     # children are cancelled with their parent
     ctx.done().wait(1.0)                 # block until cancelled (or 1 s)
-    if ctx.err() is not None: raise ctx.err()
+    ctx.raise_if_done()                  # raises a fresh copy of ctx.err() once cancelled
 
 Rules (Go's): cancelling a parent cancels every descendant synchronously, never the reverse;
 a child of a done parent is done from birth; a child's deadline is never later than its
@@ -32,6 +32,8 @@ import traceback
 import weakref
 from typing import Any, Callable, Tuple
 
+from ._waiting import TIMEOUT_MAX, wait_until
+
 __all__ = [
     "Canceled",
     "Context",
@@ -53,8 +55,6 @@ __all__ = [
 ]
 
 _monotonic = time.monotonic
-_MAIN_THREAD_ID = threading.main_thread().ident
-_SIGNAL_SLICE = 0.1  # longest main-thread wait before pending signal handlers get to run
 
 
 class ContextError(Exception):
@@ -100,17 +100,10 @@ class Done:
 
         In the main thread the wait is cut into short slices, so that signal handlers (a
         ``signal_context`` among them) run promptly: on free-threaded 3.13 a signal does not
-        always interrupt a lock wait.
+        always interrupt a lock wait.  Any timeout is accepted, also one beyond
+        ``threading.TIMEOUT_MAX``.
         """
-        if threading.get_ident() != _MAIN_THREAD_ID:
-            return self._event.wait(timeout)
-        deadline = None if timeout is None else _monotonic() + timeout
-        while True:
-            step = _SIGNAL_SLICE if deadline is None else min(_SIGNAL_SLICE, deadline - _monotonic())
-            if step <= 0:
-                return self._event.is_set()
-            if self._event.wait(step):
-                return True
+        return wait_until(self._event.wait, timeout, interruptible=True)
 
     def __bool__(self) -> bool:
         return self._event.is_set()
@@ -141,6 +134,18 @@ class Context:
         """None while active; then the ``Canceled`` or ``DeadlineExceeded`` that ended it, for good."""
         c = self._canceler
         return None if c is None else c._err
+
+    def raise_if_done(self) -> None:
+        """Raise ``err()`` if this context is done: a fresh instance of it for each raise.
+
+        The copy has the same type and message, and :func:`cause` (when one was given) as its
+        ``__cause__``.  Prefer it to ``raise ctx.err()`` where several threads may raise at
+        once: a raise writes the exception's ``__traceback__``, and on a free-threaded build
+        threads raising one shared instance race on it (and mix their tracebacks).
+        """
+        c = self._canceler
+        if c is not None and c._err is not None:
+            raise c._fresh_err()
 
     def deadline(self) -> float | None:
         """When this context expires, on the ``time.monotonic()`` clock; None if never."""
@@ -249,11 +254,15 @@ class _CancelContext(Context):
             if parent is not None:  # the parent was done first: so are we, with its error
                 self._cancel(False, parent._err, parent._cause)
                 return
-        if self._own_deadline and self._err is None:
-            if self._deadline <= _monotonic():
+        if self._own_deadline:
+            with self._lock:  # a cancel now either comes first (no entry) or finds the entry
+                if self._err is not None or self._deadline <= _monotonic():
+                    due = self._err is None
+                else:
+                    self._timer_entry = _TIMER.schedule(self)
+                    return
+            if due:
                 self._expire()
-            else:
-                self._timer_entry = _TIMER.schedule(self)
 
     def _cancel(self, remove_from_parent: bool, err: ContextError, cause: BaseException | None) -> bool:
         """Cancel this node and its subtree; return False if it was already cancelled."""
@@ -287,6 +296,15 @@ class _CancelContext(Context):
         if first_error is not None:
             raise first_error
         return True
+
+    def _fresh_err(self) -> ContextError:
+        """A new exception like ``_err`` (done contexts only), chained to the cause if one was given."""
+        with self._lock:
+            err, why = self._err, self._cause
+        fresh = type(err)(*err.args)
+        if why is not err:
+            fresh.__cause__ = why
+        return fresh
 
     def _expire(self) -> None:
         self._cancel(True, DeadlineExceeded(), self._deadline_cause)
@@ -533,7 +551,7 @@ class _DeadlineTimer:
                 continue
             delay = entry[0] - _monotonic()
             if delay > 0:
-                cond.wait(delay)
+                cond.wait(min(delay, TIMEOUT_MAX))  # a deadline centuries away is waited in pieces
                 continue
             heapq.heappop(self._heap)
             entry[3] = False

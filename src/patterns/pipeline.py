@@ -243,8 +243,8 @@ class _Crew:
             finished()
 
     def fail(self, exc: BaseException) -> None:
-        if exc is self.ctx.err():  # the run is ending by cancellation: not a new error
-            return
+        if isinstance(exc, ContextError) and self.ctx.err() is not None:
+            return  # the run is ending by cancellation: not a new error
         with self._errors_lock:
             self._errors.append(exc)
         self.cancel()
