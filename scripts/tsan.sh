@@ -28,7 +28,10 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; sys.exit(
 fi
 py="$PWD/$venv/bin/python"
 rm -rf "$out"
-mkdir -p "$out" "$reports"
+mkdir -p "$out/tooling" "$reports"
+# The tooling (pip, the wheel build) runs on the instrumented interpreter too; what TSan says
+# about pip's own processes is not ftsync's and must not fail an install: kept aside.
+export TSAN_OPTIONS="exitcode=0 log_path=$PWD/$out/tooling/report"
 
 # halt_on_error=0: collect every report of the run, not just the first; exitcode=66 makes a
 # process with any report exit 66 even when its tests passed.

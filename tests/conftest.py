@@ -60,6 +60,16 @@ def pytest_report_header(config):
     return f"free-threaded build: {FREE_THREADED_BUILD}, GIL enabled: {sys._is_gil_enabled() if hasattr(sys, '_is_gil_enabled') else True}"
 
 
+_real_stderr_fd = 2
+
+
+def pytest_configure(config):
+    """Keep a handle on the real stderr (pytest captures fd 2 while tests run): the watchdog's
+    stack dump must reach the CI log, not a capture file that dies with the process."""
+    global _real_stderr_fd
+    _real_stderr_fd = os.dup(2)
+
+
 @pytest.fixture
 def watchdog():
     """Arm a hang detector: ``watchdog(seconds)`` dumps every thread's stack to stderr and ends
@@ -68,7 +78,7 @@ def watchdog():
     everything is slower, the bound is ten times longer."""
 
     def arm(seconds: float) -> None:
-        faulthandler.dump_traceback_later(seconds * (10 if TSAN_BUILD else 1), exit=True)
+        faulthandler.dump_traceback_later(seconds * (10 if TSAN_BUILD else 1), exit=True, file=_real_stderr_fd)
 
     yield arm
     faulthandler.cancel_dump_traceback_later()
