@@ -94,7 +94,7 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
     async def allow(self, n: int = 1) -> bool:
         """Take ``n`` tokens if available now (one Redis round trip); True if taken."""
         n = check_n(n)
-        if n == 0:
+        if n == 0 or self._unlimited:
             return True
         if n > self._burst:
             return False
@@ -113,8 +113,8 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
     async def reserve(self, n: int = 1) -> AsyncRedisReservation:
         """Reserve ``n`` tokens; the reservation says how long to wait (see RedisTokenBucket.reserve)."""
         n = check_n(n)
-        if n == 0:
-            return AsyncRedisReservation(self, True, 0, 0.0, None, "0")
+        if n == 0 or self._unlimited:
+            return AsyncRedisReservation(self, True, n, 0.0, None, "0")
         if n > self._burst:
             return AsyncRedisReservation(self, False, n, -1.0, None, "0")
         return self._reservation(await self._eval("take", *self._rb, n, -1), n)
@@ -123,15 +123,14 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
         """Wait (with asyncio.sleep) until ``n`` can be taken; TimeoutError / ctx.err() as the sync twin."""
         timeout, ctx = check_wait(timeout, ctx)
         n = check_n(n)
-        if n == 0:
+        if n == 0 or self._unlimited:
             return True
         if n > self._burst:
             self._too_big(n)
         budget = wait_budget(timeout, ctx)
-        max_wait = -1 if budget == math.inf else budget * _US
-        res = self._reservation(await self._eval("take", *self._rb, n, max_wait), n)
+        res = self._reservation(await self._eval("take", *self._rb, n, self._max_wait(budget)), n)
         if not res.ok:
-            raise TimeoutError(f"wait({n}) would need longer than the timeout or the context's deadline allows")
+            raise self._refused_wait(n, budget)
         try:
             if await _sleep(res.delay(), ctx):
                 await res.cancel()
@@ -146,16 +145,18 @@ class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
 
     async def tokens(self) -> float:
         """Tokens available now, on the server's clock."""
+        if self._unlimited:
+            return math.inf
         return float((await self._eval("peek", *self._rb, 0, 0))[2])
 
     async def retry_after(self, n: int = 1) -> float:
         """Seconds until ``allow(n)`` could succeed (0: now)."""
         n = check_n(n)
-        if n == 0:
+        if n == 0 or self._unlimited:
             return 0.0
         if n > self._burst:
             return math.inf
-        return max(0.0, (n - await self.tokens()) / self._rate)
+        return self._retry_after(n, await self.tokens())
 
 
 class _AsyncWindow(_AsyncEval, _WindowParams):

@@ -114,6 +114,40 @@ def check_n(n: object) -> int:
     return check_int(n, "n")
 
 
+def check_rate(rate: object) -> float:
+    """A token bucket's rate: a number >= 0 (0: the burst only) or ``INF`` (unlimited)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise TypeError(f"rate must be a number of tokens per second, got {type(rate).__name__}")
+    if math.isnan(rate) or rate < 0:
+        raise ValueError(f"rate must be >= 0 (or INF), got {rate!r}")
+    return float(rate)
+
+
+_SLICE = 0.1  # the longest single sleep of a wait: Ctrl-C lands, any delay can be waited
+
+
+def pause(delay: float, ctx: Any) -> bool:
+    """Sleep ``delay`` seconds in slices (so a delay beyond threading.TIMEOUT_MAX works);
+    True if ``ctx`` ended first."""
+    end = time.monotonic() + delay
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        left = min(left, _SLICE)
+        if ctx is None:
+            time.sleep(left)
+        elif ctx.done().wait(left):
+            return True
+
+
+def no_budget_error(n: int) -> ValueError:
+    return ValueError(
+        f"wait({n}) could never end: the rate is 0 and fewer than {n} tokens are left "
+        "(give a timeout to get TimeoutError)"
+    )
+
+
 def wait_budget(timeout: float | None, ctx: Any) -> float:
     """Seconds a wait may take: the timeout or the ctx's deadline, whichever comes first."""
     budget = math.inf if timeout is None else timeout
@@ -178,11 +212,12 @@ class _RedisLimiter:
 class RedisReservation:
     """Tokens taken from a RedisTokenBucket now, to be used ``delay()`` seconds from now."""
 
-    __slots__ = ("_act", "_bucket", "_done", "_due", "_gen", "_mine", "_n", "_prev", "_t0", "ok")
+    __slots__ = ("_act", "_bucket", "_done", "_due", "_gen", "_mine", "_myrate", "_n", "_prev", "_t0", "ok")
 
     def __init__(self, bucket: Any, ok: bool, n: int, due_us: float, mine: str | None, act: str,
                  prev: str = "0", gen: int = 0) -> None:
         self._bucket = bucket
+        self._myrate = bucket._rb[0]  # Go: a reservation keeps the rate it was made under
         self._prev = prev
         self._gen = gen
         self.ok = ok
@@ -208,7 +243,8 @@ class RedisReservation:
         if not self.ok or self._n == 0 or self._done or self._mine is None:
             return None
         self._done = True
-        return ("cancel", *self._bucket._rb, self._n, self._mine, self._act, self._prev, self._gen)
+        return ("cancel", *self._bucket._rb, self._n, self._mine, self._act, self._prev, self._gen,
+                self._myrate)
 
     def cancel(self) -> None:
         """Give back the tokens not yet claimed by later reservations (Go's rule); idempotent."""
@@ -227,7 +263,7 @@ class _TokenBucketParams(_RedisLimiter):
     _source = _lua.TOKEN_BUCKET
 
     def _setup(self, rate: object, burst: object, local_batch: object) -> None:
-        self._rate = check_positive(rate, "rate", "tokens per second")
+        self._rate = check_rate(rate)
         self._burst = check_int(burst, "burst")
         if local_batch is not None:
             check_int(local_batch, "local_batch", 1)
@@ -263,7 +299,7 @@ class _TokenBucketParams(_RedisLimiter):
         client sharing the name should switch.  Reservations made before the conversion can
         no longer be cancelled.
         """
-        self._rate = check_positive(rate, "rate", "tokens per second")
+        self._rate = check_rate(rate)
         self._set_rb()
 
     def set_burst(self, burst: int) -> None:
@@ -273,6 +309,29 @@ class _TokenBucketParams(_RedisLimiter):
         """
         self._burst = check_int(burst, "burst")
         self._set_rb()
+
+    @property
+    def _unlimited(self) -> bool:
+        """Rate INF: every call allowed here, without a round trip (nothing to count)."""
+        return self._rate == math.inf
+
+    def _retry_after(self, n: int, tokens: float) -> float:
+        if tokens >= n:
+            return 0.0
+        if self._rate == 0:
+            return math.inf
+        return (n - tokens) / self._rate
+
+    @staticmethod
+    def _max_wait(budget: float) -> float:
+        """wait's bound for the script: bounded even without a budget, so that rate 0 with
+        too few tokens is refused rather than reserved never to act."""
+        return 1e300 if budget == math.inf else budget * _US
+
+    def _refused_wait(self, n: int, budget: float) -> Exception:
+        if budget == math.inf and self._rate == 0:
+            return no_budget_error(n)
+        return TimeoutError(f"wait({n}) would need longer than the timeout or the context's deadline allows")
 
     def _reservation(self, reply: list, n: int) -> RedisReservation:
         ok = int(reply[0]) == 1
@@ -289,7 +348,11 @@ class RedisTokenBucket(_TokenBucketParams):
     """A token bucket of ``burst`` tokens refilled at ``rate``/s, shared through Redis (GCRA).
 
     Same decisions as :class:`patterns.ratelimit.TokenBucket` (``allow``/``reserve``/``wait``,
-    Go's reservation rules), taken on the server's clock.  ``rate`` must be finite and > 0.
+    Go's reservation rules), taken on the server's clock, which may step back (a failover, an
+    NTP step): that is time standing still, as in process.  ``rate`` may be 0 (the burst
+    only: the state then has no TTL, nothing refills it) or ``INF`` (everything allowed, with
+    no round trip; going back to a finite rate resumes the state in Redis, which other
+    clients may have used meanwhile).
     """
 
     def __init__(self, client: Any, name: str, rate: float, burst: int, *,
@@ -302,7 +365,7 @@ class RedisTokenBucket(_TokenBucketParams):
     def allow(self, n: int = 1) -> bool:
         """Take ``n`` tokens if available now; a refusal takes none."""
         n = check_n(n)
-        if n == 0:
+        if n == 0 or self._unlimited:
             return True
         if n > self._burst:
             return False
@@ -323,8 +386,8 @@ class RedisTokenBucket(_TokenBucketParams):
     def reserve(self, n: int = 1) -> RedisReservation:
         """Take ``n`` tokens now, possibly on credit; not ok only when ``n`` exceeds the burst."""
         n = check_n(n)
-        if n == 0:
-            return RedisReservation(self, True, 0, 0.0, None, "0")
+        if n == 0 or self._unlimited:
+            return RedisReservation(self, True, n, 0.0, None, "0")
         if n > self._burst:
             return RedisReservation(self, False, n, -1.0, None, "0")
         return self._reservation(self._eval("take", *self._rb, n, -1), n)
@@ -333,23 +396,18 @@ class RedisTokenBucket(_TokenBucketParams):
         """Block until ``n`` tokens are granted (rules of ``TokenBucket.wait``); returns True."""
         timeout, ctx = check_wait(timeout, ctx)
         n = check_n(n)
-        if n == 0:
+        if n == 0 or self._unlimited:
             return True
         if n > self._burst:
             self._too_big(n)
         budget = wait_budget(timeout, ctx)
-        max_wait = -1 if budget == math.inf else budget * _US
-        res = self._reservation(self._eval("take", *self._rb, n, max_wait), n)
+        res = self._reservation(self._eval("take", *self._rb, n, self._max_wait(budget)), n)
         if not res.ok:
-            raise TimeoutError(f"wait({n}) would need longer than the timeout or the context's deadline allows")
+            raise self._refused_wait(n, budget)
         try:
-            delay = res.delay()
-            if delay > 0:
-                if ctx is None:
-                    time.sleep(delay)
-                elif ctx.done().wait(delay):
-                    res.cancel()
-                    raise ctx.err()
+            if pause(res.delay(), ctx):
+                res.cancel()
+                raise ctx.err()
         except BaseException:
             try:
                 res.cancel()
@@ -360,16 +418,19 @@ class RedisTokenBucket(_TokenBucketParams):
 
     def tokens(self) -> float:
         """Tokens available now, on the server's clock (negative while on credit)."""
+        if self._unlimited:
+            return math.inf
         return float(self._eval("peek", *self._rb, 0, 0)[2])
 
     def retry_after(self, n: int = 1) -> float:
-        """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: n above the burst)."""
+        """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: never, n above the burst
+        or the rate 0)."""
         n = check_n(n)
-        if n == 0:
+        if n == 0 or self._unlimited:
             return 0.0
         if n > self._burst:
             return math.inf
-        return max(0.0, (n - self.tokens()) / self._rate)
+        return self._retry_after(n, self.tokens())
 
 
 # -- windows -------------------------------------------------------------------------------------
@@ -457,9 +518,7 @@ class _RedisWindow(_WindowParams):
                     f"wait({n}) would need {delay:.6f} s, longer than the timeout or the "
                     "context's deadline allows"
                 )
-            if ctx is None:
-                time.sleep(delay)
-            elif ctx.done().wait(delay):
+            if pause(delay, ctx):
                 raise ctx.err()
 
 
