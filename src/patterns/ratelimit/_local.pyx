@@ -27,6 +27,7 @@ import time as _time
 from datetime import timedelta as _timedelta
 
 from .._channel_base import check_wait
+from ._protocol import wait_budget as _wait_budget  # one home for the Redis twins and these
 
 
 cdef extern from "ftsync_atomic.h" nogil:
@@ -185,19 +186,6 @@ cdef int _pause(double delay, object ctx, object clock, object sleep) except -1:
         if left <= 0:
             return 0
         sleep(left)
-
-
-cdef double _wait_budget(object timeout, object ctx):
-    """The longest a wait may take: the timeout or the ctx's deadline, whichever is first."""
-    cdef double budget = INFINITY
-    cdef object deadline
-    if timeout is not None:
-        budget = timeout
-    if ctx is not None:
-        deadline = ctx.deadline()
-        if deadline is not None:
-            budget = min(budget, deadline - _time.monotonic())
-    return budget
 
 
 def every(interval):
@@ -584,8 +572,6 @@ cdef class TokenBucket:
         if rate != INFINITY and k > burst:
             raise ValueError(f"n must be <= burst ({int(burst)}) to ever be granted, got {n}")
         budget = _wait_budget(timeout, ctx)
-        if budget < 0:
-            budget = 0.0
         res = Reservation.__new__(Reservation)
         res._bucket = self
         res._n = <double>k
