@@ -527,6 +527,42 @@ def test_threads_admit_exactly_the_burst(threads):
         assert sum(counts) == 500
 
 
+STEP_BACK_ROUNDS = 20  # rounds of the backward-step race below (scale here)
+
+
+def test_threads_racing_backward_steps_admit_exactly_the_burst():
+    """16 threads: half read a clock that steps back on every read (each of their decisions
+    takes the locked path that moves the skew), half a frozen later reading (the lock-free
+    path).  The rate is so small that no refill reaches a token, so however the two paths
+    race, exactly ``burst`` tokens pass: a lost update on either path would show as more."""
+    threads, burst = 16, 300
+    for _ in range(STEP_BACK_ROUNDS):
+        lock = threading.Lock()
+        readings = [2000.0]
+
+        def stepping_back():
+            with lock:
+                readings[0] -= 0.001
+                return readings[0]
+
+        clocks = {"back": stepping_back, "frozen": lambda: 2000.0}
+        which = threading.local()
+        which.kind = "frozen"
+        lim = TokenBucket(1e-9, burst, clock=lambda: clocks[which.kind]())
+        counts = [0] * threads
+
+        def hammer(i):
+            which.kind = "back" if i % 2 else "frozen"
+            local = 0
+            for _ in range(60):
+                local += lim.allow()
+            counts[i] = local
+
+        run_threads(threads, hammer)
+        assert sum(counts) == burst
+        assert lim.tokens() == pytest.approx(0, abs=1e-6)
+
+
 def test_threads_with_reserve_and_cancel_stay_consistent():
     """Reservations made by racing threads form one schedule (distinct times to act, the bucket
     being empty); cancelled latest first, at a standstill, each gives all its tokens back."""
