@@ -1,6 +1,7 @@
 """KeyedLimiter (bounded per-key limiters) and the rate_limited decorator / RateLimited."""
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -233,3 +234,87 @@ def test_async_window_limiter_waits():
         return [await work() for _ in range(3)]
 
     assert asyncio.run(main()) == [1, 1, 1]
+
+
+def test_a_held_key_is_never_dropped_and_a_dropped_one_is_looked_up_again():
+    clock = Clock()
+    keyed = KeyedLimiter(lambda: TokenBucket(1, 1, clock=clock), idle_timeout=10, clock=clock)
+    with keyed.hold("a") as held:
+        assert held.allow() and not held.allow()
+        clock.now += 100  # idle by the clock, but in use: the sweep must keep it
+        keyed.allow("b")  # the first call past the sweep time sweeps
+        assert "a" in keyed and keyed.limiter("a") is held
+    clock.now += 100
+    keyed.allow("b")  # sweeps: "a" is idle and no longer held
+    assert "a" not in keyed
+    assert keyed.limiter("a") is not held
+
+
+def test_max_keys_eviction_skips_a_held_key():
+    clock = Clock()
+    keyed = KeyedLimiter(lambda: TokenBucket(1, 1, clock=clock), max_keys=10, clock=clock)
+    with keyed.hold("oldest") as held:
+        for k in range(30):
+            clock.now += 1
+            keyed.allow(k)
+        assert keyed.limiter("oldest") is held
+    assert len(keyed) <= 10
+
+
+async def _held_async(keyed):
+    async with keyed.hold("x") as lim:
+        return lim.allow()
+
+
+def test_hold_works_with_async_with():
+    keyed = KeyedLimiter(lambda: TokenBucket(1, 1, clock=Clock()))
+    assert asyncio.run(_held_async(keyed)) is True
+    assert not keyed.allow("x")
+
+
+# -- race 5 of issue 12: a swept key admits no more than its budget -------------------------------
+
+SWEEP_ROUNDS = 500  # rounds of the sweep race below (scale here; about 7 s on 2 busy cores)
+SWEEP_THREADS = 16
+SWEEP_KEYS = 64
+SWEEP_BURST = 2
+
+
+def test_keys_swept_under_load_never_admit_more_than_their_burst():
+    """Each round: every key idle past idle_timeout, then 16 threads at one frozen instant,
+    each going over 64 keys (in its own order) twice.  A key's bucket is full either way (the
+    old one or a fresh one), so exactly ``burst`` calls per key must pass.  Before the fix a
+    thread holding an entry the sweep was dropping kept admitting from the old bucket while
+    the others got a fresh, full one."""
+    clock = Clock(0.0)
+    keyed = KeyedLimiter(lambda: TokenBucket(1, SWEEP_BURST, clock=clock), idle_timeout=10, clock=clock)
+    keys = [f"key-{k}" for k in range(SWEEP_KEYS)]
+    counts = [[0] * SWEEP_KEYS for _ in range(SWEEP_THREADS)]
+    bad = []
+    rounds = []
+
+    def next_round():
+        per_key = [sum(c[k] for c in counts) for k in range(SWEEP_KEYS)]
+        if rounds:
+            bad.extend(n for n in per_key if n != SWEEP_BURST)
+        rounds.append(per_key)
+        for c in counts:
+            c[:] = [0] * SWEEP_KEYS
+        clock.now += 100.0  # every entry is idle now: the first call of the round sweeps
+
+    barrier = threading.Barrier(SWEEP_THREADS, action=next_round)
+
+    def body(index):
+        order = list(range(SWEEP_KEYS))
+        order = order[index * 4:] + order[:index * 4]
+        mine = counts[index]
+        for _ in range(SWEEP_ROUNDS):
+            barrier.wait()
+            for _ in range(SWEEP_BURST):
+                for k in order:
+                    mine[k] += keyed.allow(keys[k])
+        barrier.wait()
+
+    run_threads(SWEEP_THREADS, body)
+    assert len(rounds) == SWEEP_ROUNDS + 1
+    assert not bad, f"{len(bad)} key-rounds admitted {sorted(set(bad))}, not {SWEEP_BURST}"

@@ -78,9 +78,8 @@ def test_bucket_n_above_burst(client):
 @pytest.mark.parametrize(
     "kwargs, exc, message",
     [
-        (dict(rate=0, burst=1), ValueError, "rate must be a finite number > 0"),
-        (dict(rate=float("inf"), burst=1), ValueError, "rate must be a finite number > 0"),
-        (dict(rate=float("nan"), burst=1), ValueError, "rate must be a finite number > 0"),
+        (dict(rate=-1, burst=1), ValueError, r"rate must be >= 0 \(or INF\), got -1"),
+        (dict(rate=float("nan"), burst=1), ValueError, r"rate must be >= 0 \(or INF\), got nan"),
         (dict(rate="1", burst=1), TypeError, "rate must be a number"),
         (dict(rate=1, burst=-1), ValueError, "burst must be >= 0, got -1"),
         (dict(rate=1, burst=1, local_batch=0), ValueError, "local_batch must be >= 1, got 0"),
@@ -498,18 +497,128 @@ def test_bucket_set_rate_and_burst_keep_tokens_across_clients(client):
     assert a.burst == 3 and a.tokens() == pytest.approx(3, abs=0.01)  # clamped
     assert a.allow(3) and not a.allow()
     assert not b.allow()  # b's view: 0 tokens, whatever the parameters
-    with pytest.raises(ValueError, match="rate must be a finite number > 0"):
-        a.set_rate(0)
+    with pytest.raises(ValueError, match="rate must be >= 0"):
+        a.set_rate(-0.5)
     with pytest.raises(ValueError, match="burst must be >= 0, got -1"):
         a.set_burst(-1)
     assert (a.rate, a.burst) == (0.002, 3)
 
 
-def test_bucket_reservation_made_before_set_rate_gives_nothing_back(client):
+def test_bucket_reservation_made_before_set_rate_gives_back_at_its_own_rate(client):
     lim = RedisTokenBucket(client, fresh(), rate=1, burst=2)
     assert lim.allow(2)
     r = lim.reserve(1)
     lim.set_rate(2)
     assert lim.tokens() == pytest.approx(-1, abs=0.1)
+    r.cancel()  # Go's TestReserveSetLimitCancel: nothing reserved after it, so all of it
+    assert lim.tokens() == pytest.approx(0, abs=0.1)
+
+
+# -- rate 0 and INF, as in process ----------------------------------------------------------------
+
+
+def test_bucket_rate_zero_is_the_burst_only(client):
+    lim = RedisTokenBucket(client, fresh(), rate=0, burst=3)
+    assert lim.allow(2) and lim.allow(1) and not lim.allow(1)
+    assert client.ttl(lim.key) == -1  # nothing refills it: kept without expiry
+    assert lim.tokens() == 0 and lim.retry_after(1) == float("inf")
+    with pytest.raises(TimeoutError, match="would need longer than the timeout"):
+        lim.wait(1, timeout=0.2)
+    with pytest.raises(ValueError, match="could never end: the rate is 0"):
+        lim.wait(1)
+    assert lim.tokens() == 0  # the refused waits took nothing
+    r = lim.reserve(1)  # current Go: ok, never time to act
+    assert r.ok and r.delay() == float("inf")
+    assert lim.tokens() == -1
     r.cancel()
-    assert lim.tokens() == pytest.approx(-1, abs=0.1)
+    assert lim.tokens() == 0
+    lim.set_rate(1000)
+    assert lim.tokens() == pytest.approx(0, abs=0.01)  # converted (by this call), 0 kept
+    time.sleep(0.01)
+    assert lim.allow(3)  # refilled at the new rate
+
+
+def test_bucket_rate_inf_allows_everything_without_state(client):
+    lim = RedisTokenBucket(client, fresh(), rate=float("inf"), burst=0)
+    calls = evalsha_calls(client)
+    assert lim.allow(10**6) and lim.wait(5) is True
+    r = lim.reserve(7)
+    assert r.ok and r.delay() == 0 and r.tokens == 7
+    r.cancel()
+    assert lim.tokens() == float("inf") and lim.retry_after(3) == 0
+    assert evalsha_calls(client) == calls and not client.exists(lim.key)
+
+
+# -- the script's clock stepped back (a failover, an NTP step), through the test hook ------------
+
+
+class SteppedBucket(RedisTokenBucket):
+    """RedisTokenBucket whose script reads its time from the key ``<key>:now`` (us)."""
+
+    from patterns.ratelimit import _lua
+
+    _source = _lua.with_test_clock(_lua.TOKEN_BUCKET)
+
+    def at(self, seconds):
+        self._client.set(self.key + ":now", repr(seconds * 1e6))
+
+
+def test_server_clock_stepping_back_is_time_standing_still(client):
+    lim = SteppedBucket(client, fresh(), rate=10, burst=5)
+    lim.at(1000.0)
+    assert lim.allow(3)
+    lim.at(990.0)  # 10 s back: before the fix tokens() was -99 and every call refused 10 s
+    assert lim.tokens() == pytest.approx(2)
+    assert lim.allow(2) and not lim.allow(1)
+    lim.at(990.1)  # refill goes on from the new reading
+    assert lim.tokens() == pytest.approx(1)
+    assert lim.allow(1) and not lim.allow(1)
+    lim.at(995.0)
+    assert lim.tokens() == pytest.approx(5)
+
+
+def test_server_clock_go_reserve_jump_back_cancel(client):
+    """Go's TestReserveJumpBackCancel on the server's (stepped) clock."""
+    lim = SteppedBucket(client, fresh(), rate=10, burst=2)
+
+    def reserve_at(k, n, act):
+        lim.at(1000.0 + k * 0.1)
+        r = lim.reserve(n)
+        assert r.ok and r._due == pytest.approx((act - k) * 0.1, abs=1e-6)
+        return r
+
+    reserve_at(1, 2, 1)
+    r = reserve_at(1, 2, 3)
+    reserve_at(1, 1, 4)
+    lim.at(1000.0)  # cancel at t0: one token back
+    r.cancel()
+    reserve_at(1, 2, 4)
+
+
+def test_server_clock_go_reserve_set_limit_cancel(client):
+    """Go's TestReserveSetLimitCancel: a cancel after set_rate counts at its own rate."""
+    lim = SteppedBucket(client, fresh(), rate=5, burst=2)
+    lim.at(1000.0)
+    assert lim.reserve(2)._due == 0
+    r = lim.reserve(2)
+    assert r._due == pytest.approx(0.4)
+    lim.at(1000.2)
+    lim.set_rate(10)
+    r.cancel()  # 2 tokens back
+    assert lim.reserve(2)._due == pytest.approx(0.1)  # t3
+
+
+def test_server_clock_stepping_back_keeps_windows_still(client):
+    """The window scripts already treat an earlier time as the latest one seen."""
+    from patterns.ratelimit import _lua
+
+    class SteppedWindow(RedisSlidingWindowLog):
+        _source = _lua.with_test_clock(_lua.SLIDING_WINDOW_LOG)
+
+    lim = SteppedWindow(client, fresh(), 2, 10)
+    client.set(lim.key + ":now", repr(1000e6))
+    assert lim.allow(2) and not lim.allow()
+    client.set(lim.key + ":now", repr(980e6))  # 20 s back: the window must not reopen
+    assert not lim.allow()
+    client.set(lim.key + ":now", repr(1010.5e6))
+    assert lim.allow(2)

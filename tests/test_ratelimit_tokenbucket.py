@@ -226,10 +226,16 @@ def test_zero_rate_is_the_burst_only():
     assert lim.allow(2) and lim.allow(1) and not lim.allow(1)
     clock.now += 10**6
     assert not lim.allow(1)
-    with pytest.raises(ValueError, match="rate is 0"):
-        lim.wait(1, timeout=1)
-    r = lim.reserve(1)
-    assert not r.ok
+    with pytest.raises(TimeoutError, match="would need longer than the timeout"):
+        lim.wait(1, timeout=0.2)  # the documented error when the timeout is too short
+    with pytest.raises(ValueError, match="could never end: the rate is 0"):
+        lim.wait(1)  # no timeout, no deadline: it would block forever
+    assert lim.tokens() == 0
+    r = lim.reserve(1)  # current Go: ok, but never time to act
+    assert r.ok and r.delay() == math.inf and r.time_to_act == math.inf
+    assert lim.tokens() == -1
+    r.cancel()
+    assert lim.tokens() == 0
 
 
 def test_tiny_rates_do_not_overflow():
@@ -255,23 +261,40 @@ def test_huge_rate():
     assert lim.allow(1000)
 
 
-def test_clock_going_backwards_never_mints_tokens():
-    """The probe Go fails (19 admitted): two timestamps 100 ms apart, alternating."""
+def test_clock_stepping_back_is_time_standing_still():
+    """Issue 14: rate 10 stepped back 10 s once locked the bucket out (tokens() -99)."""
+    clock = Clock(100.0)
+    lim = TokenBucket(10, 5, clock=clock)
+    assert lim.allow(3)
+    clock.set(90.0)  # an NTP step back: nothing minted, nothing charged
+    assert lim.tokens() == pytest.approx(2)
+    assert lim.allow(2) and not lim.allow(1)
+    clock.set(90.1)  # refill goes on from the new reading
+    assert lim.tokens() == pytest.approx(1)
+    assert lim.allow(1) and not lim.allow(1)
+    clock.set(95.0)
+    assert lim.tokens() == 5
+
+
+def test_alternating_clock_admits_what_go_admits():
+    """Two readings 100 ms apart, alternating: each step forward refills a token, as in Go,
+    while the burst lasts; once the bucket is empty a refused call at the earlier reading
+    does not move the bucket's time, so nothing more comes: 10 + 10."""
     clock = Clock(0.0)
     lim = TokenBucket(10, 10, clock=clock)
     admitted = 0
     for i in range(100):
         clock.set(100.0 if i % 2 == 0 else 100.1)
         admitted += lim.allow()
-    assert admitted == 11  # burst + rate * 0.1 s
+    assert admitted == 20
 
 
 def test_clock_going_backwards_on_reserve():
     clock = Clock()
     lim = TokenBucket(10, 2, clock=clock)
     reserve_at(lim, clock, 1, 2, 1)
-    reserve_at(lim, clock, 0, 1, 2)  # Go says t1 here (over the limit); we say t2
-    reserve_at(lim, clock, 2, 2, 4)
+    reserve_at(lim, clock, 0, 1, 1)  # Go's TestReserveJumpBack: t1
+    reserve_at(lim, clock, 2, 2, 3)
 
 
 # -- Go's reservation and cancel scenarios (as behaviour) ----------------------------------------
@@ -385,8 +408,8 @@ def test_reserve_after_set_rate():
     at(clock, 2)
     lim.set_rate(10)
     reserve_at(lim, clock, 2, 1, 4)
-    cancel_at(r, clock, 2)  # ours: a reservation made before set_rate gives nothing back
-    reserve_at(lim, clock, 2, 1, 5)
+    cancel_at(r, clock, 2)  # as Go: both tokens back, counted at the rate r was made under
+    reserve_at(lim, clock, 2, 1, 3)
 
 
 def test_reserve_after_set_burst():
@@ -395,8 +418,8 @@ def test_reserve_after_set_burst():
     reserve_at(lim, clock, 0, 2, 0)
     reserve_at(lim, clock, 0, 2, 4)
     at(clock, 3)
-    lim.set_burst(4)  # -0.5 tokens at t3: 4 more need 0.9 s
-    reserve_at(lim, clock, 0, 4, 12)
+    lim.set_burst(4)  # -0.5 tokens at t3; at t0 (the clock stepped back) still -0.5
+    reserve_at(lim, clock, 0, 4, 9)  # 4 more need 0.9 s from t0 (Go's TestReserveSetBurst)
 
 
 def test_reservation_delay_and_repr():
@@ -502,6 +525,42 @@ def test_threads_admit_exactly_the_burst(threads):
 
         run_threads(threads, hammer)
         assert sum(counts) == 500
+
+
+STEP_BACK_ROUNDS = 20  # rounds of the backward-step race below (scale here)
+
+
+def test_threads_racing_backward_steps_admit_exactly_the_burst():
+    """16 threads: half read a clock that steps back on every read (each of their decisions
+    takes the locked path that moves the skew), half a frozen later reading (the lock-free
+    path).  The rate is so small that no refill reaches a token, so however the two paths
+    race, exactly ``burst`` tokens pass: a lost update on either path would show as more."""
+    threads, burst = 16, 300
+    for _ in range(STEP_BACK_ROUNDS):
+        lock = threading.Lock()
+        readings = [2000.0]
+
+        def stepping_back():
+            with lock:
+                readings[0] -= 0.001
+                return readings[0]
+
+        clocks = {"back": stepping_back, "frozen": lambda: 2000.0}
+        which = threading.local()
+        which.kind = "frozen"
+        lim = TokenBucket(1e-9, burst, clock=lambda: clocks[which.kind]())
+        counts = [0] * threads
+
+        def hammer(i):
+            which.kind = "back" if i % 2 else "frozen"
+            local = 0
+            for _ in range(60):
+                local += lim.allow()
+            counts[i] = local
+
+        run_threads(threads, hammer)
+        assert sum(counts) == burst
+        assert lim.tokens() == pytest.approx(0, abs=1e-6)
 
 
 def test_threads_with_reserve_and_cancel_stay_consistent():
@@ -611,3 +670,43 @@ def test_a_long_chain_of_cancels_restores_exactly():
     assert not lim.allow()
     clock.now += 0.01
     assert lim.allow() and not lim.allow()
+
+
+# -- wait: the injected sleep; delays beyond what the platform can wait in one call --------------
+
+
+def test_sleep_must_be_callable():
+    with pytest.raises(TypeError, match="sleep must be a callable taking seconds, or None, got int"):
+        TokenBucket(1, 1, sleep=5)
+
+
+def test_wait_sleeps_with_the_injected_sleep_on_the_injected_clock():
+    clock = Clock()
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.now += min(seconds, 0.25)  # a sleep may come back early: wait sleeps again
+
+    lim = TokenBucket(1, 1, clock=clock, sleep=sleep)
+    assert lim.allow()
+    assert lim.wait(1) is True
+    assert clock.now == pytest.approx(1001.0)
+    assert slept == pytest.approx([1.0, 0.75, 0.5, 0.25])
+
+
+@pytest.mark.parametrize("rate", [1e-10, 1e-300])
+def test_wait_on_a_delay_beyond_timeout_max_sleeps_in_slices(rate):
+    """Race 7 of issue 12: a delay past threading.TIMEOUT_MAX raised OverflowError."""
+    lim = TokenBucket(rate, 1)
+    assert lim.allow()
+    assert 1 / rate > threading.TIMEOUT_MAX
+    ctx, cancel = with_cancel(background())
+    timer = threading.Timer(0.3, cancel)
+    timer.start()
+    try:
+        with pytest.raises(Canceled):
+            lim.wait(1, ctx=ctx)
+    finally:
+        timer.cancel()
+    assert lim.tokens() == pytest.approx(0, abs=1e-6)  # the reserved token came back

@@ -311,3 +311,37 @@ def test_fixed_window_boundaries():
     clock.now = 101.0  # a new window: 5 more right away (the known fixed-window burst)
     assert lim.allow(5) and not lim.allow()
     assert lim.retry_after() == pytest.approx(1.0)
+
+
+# -- wait: injected sleep, delays beyond threading.TIMEOUT_MAX ----------------------------------
+
+
+def test_window_wait_sleeps_with_the_injected_sleep():
+    now = [5.0]
+
+    def clock():
+        return now[0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    lim = FixedWindow(1, 10, clock=clock, sleep=sleep)
+    assert lim.allow()
+    assert lim.wait(1) is True
+    assert now[0] == pytest.approx(10.0)  # the next fixed window
+    with pytest.raises(TypeError, match="sleep must be a callable"):
+        FixedWindow(1, 10, sleep="no")
+
+
+def test_window_wait_on_a_delay_beyond_timeout_max_sleeps_in_slices():
+    """Race 7 of issue 12: a delay past threading.TIMEOUT_MAX raised OverflowError."""
+    lim = SlidingWindowLog(1, 1e12)
+    assert lim.allow()
+    ctx, cancel = with_cancel(background())
+    timer = threading.Timer(0.3, cancel)
+    timer.start()
+    try:
+        with pytest.raises(Canceled):
+            lim.wait(1, ctx=ctx)
+    finally:
+        timer.cancel()

@@ -3,7 +3,8 @@
 In process, from :mod:`patterns.ratelimit._local`:
 
 - ``TokenBucket(rate, burst)``: Go's ``x/time/rate.Limiter`` (allow / reserve / wait), one
-  compare-and-swap per decision; ``INF`` is the unlimited rate.
+  compare-and-swap per decision; ``INF`` is the unlimited rate, ``every(interval)`` the rate of
+  one token per interval.
 - ``SlidingWindowLog(limit, window)``: exact, memory bounded by ``limit``, O(1) per call.
 - ``SlidingWindowCounter(limit, window)``: two fixed windows weighted by overlap, O(1) memory.
 - ``FixedWindow(limit, window)``: ``limit`` per clock-aligned window.
@@ -13,7 +14,8 @@ In process, from :mod:`patterns.ratelimit._local`:
   a refusal raises ``RateLimited`` carrying ``retry_after``.
 
 Every in-process limiter takes ``clock=``, a zero-argument callable returning monotonic seconds
-(default ``time.monotonic``), so tests can drive time by hand.  The Redis twins live in
+(default ``time.monotonic``), and ``sleep=``, what ``wait`` sleeps with (default: real time), so
+tests can drive time, waits included, by hand.  The Redis twins live in
 :mod:`patterns.ratelimit.redis` (they need the ``redis`` extra, so they are not imported here).
 """
 
@@ -24,6 +26,7 @@ from ._local import (
     SlidingWindowCounter,
     SlidingWindowLog,
     TokenBucket,
+    every,
 )
 from .decorator import RateLimited, rate_limited
 from .keyed import KeyedLimiter
@@ -37,5 +40,6 @@ __all__ = [
     "SlidingWindowCounter",
     "SlidingWindowLog",
     "TokenBucket",
+    "every",
     "rate_limited",
 ]

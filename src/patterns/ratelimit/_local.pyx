@@ -3,8 +3,10 @@
 SlidingWindowCounter and FixedWindow (one short PyMutex section per limiter, no Python inside).
 
 Times are float seconds from ``clock`` (default: the C monotonic clock ``time.monotonic``
-reads).  A clock that goes backwards is treated as standing still: no limiter ever admits
-more because time seemed to run backwards.
+reads); ``sleep`` (default: real sleeps) is what ``wait`` sleeps with.  A clock that goes
+backwards is treated as standing still: nothing is minted or charged for the step.  A
+TokenBucket then refills from the new reading on (Go's rule); a window limiter stands still
+until the clock passes the latest reading it saw again.
 
 TokenBucket is Go's ``x/time/rate.Limiter`` as GCRA: the state is one "theoretical arrival
 time" ``tat`` (a float64 bit-cast into one int64 atomic, relative to the limiter's creation so
@@ -16,13 +18,16 @@ compare-and-swap decides; nothing else is written on the hot path.
 cimport cython
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.float cimport DBL_MAX
 from libc.math cimport INFINITY, ceil, floor, isfinite, isnan
 from libc.stdint cimport int64_t, uint64_t
 
 import numbers
 import time as _time
+from datetime import timedelta as _timedelta
 
 from .._channel_base import check_wait
+from ._protocol import wait_budget as _wait_budget  # one home for the Redis twins and these
 
 
 cdef extern from "ftsync_atomic.h" nogil:
@@ -140,32 +145,93 @@ cdef inline double _read_clock(object clock) except? -1.0:
     return float(t)
 
 
-cdef int _sleep(double seconds, object ctx) except -1:
-    """Sleep ``seconds`` (real time); 1 if ``ctx`` ended first, else 0."""
-    if seconds <= 0:
-        return 0
-    if ctx is None:
-        _time.sleep(seconds)
-        return 0
-    return 1 if ctx.done().wait(seconds) else 0
+# The longest single sleep of a wait: waits are cut in slices so Ctrl-C lands (3.13t may not
+# interrupt a lock wait) and so a delay beyond threading.TIMEOUT_MAX never raises OverflowError.
+cdef double WAIT_SLICE = 0.1
 
 
-cdef double _wait_budget(object timeout, object ctx):
-    """The longest a wait may take: the timeout or the ctx's deadline, whichever is first."""
-    cdef double budget = INFINITY
-    cdef object deadline
-    if timeout is not None:
-        budget = timeout
-    if ctx is not None:
-        deadline = ctx.deadline()
-        if deadline is not None:
-            budget = min(budget, deadline - _time.monotonic())
-    return budget
+cdef object _sleep_arg(object sleep):
+    if sleep is not None and not callable(sleep):
+        raise TypeError(f"sleep must be a callable taking seconds, or None, got {_type_name(sleep)}")
+    return sleep
+
+
+cdef int _pause(double delay, object ctx, object clock, object sleep) except -1:
+    """Wait ``delay`` seconds; 1 if ``ctx`` ended first, else 0.
+
+    Without an injected ``sleep``: real time, in slices of at most WAIT_SLICE, measured on the
+    monotonic clock.  With one: ``sleep(left)`` until ``clock`` has moved ``delay`` on (so a test
+    clock drives the wait), ``ctx`` checked between sleeps.
+    """
+    cdef double end, left
+    if delay <= 0:
+        return 0
+    if sleep is None:
+        end = ftsync_rl_monotonic() + delay
+        while True:
+            left = end - ftsync_rl_monotonic()
+            if left <= 0:
+                return 0
+            if left > WAIT_SLICE:
+                left = WAIT_SLICE
+            if ctx is None:
+                _time.sleep(left)
+            elif ctx.done().wait(left):
+                return 1
+    end = _read_clock(clock) + delay
+    while True:
+        if ctx is not None and ctx.err() is not None:
+            return 1
+        left = end - _read_clock(clock)
+        if left <= 0:
+            return 0
+        sleep(left)
+
+
+def every(interval):
+    """The rate of one token per ``interval`` seconds (Go's ``rate.Every``): ``1 / interval``.
+
+    ``interval`` is a number of seconds or a ``datetime.timedelta``; 0 or less gives ``INF``.
+    """
+    if isinstance(interval, _timedelta):
+        interval = interval.total_seconds()
+    if isinstance(interval, bool) or not isinstance(interval, numbers.Real):
+        raise TypeError(f"interval must be a number of seconds or a timedelta, got {_type_name(interval)}")
+    cdef double i = float(interval)
+    if isnan(i):
+        raise ValueError(f"interval must be a number of seconds, got {interval!r}")
+    if i <= 0:
+        return INFINITY
+    return 1.0 / i
 
 
 # ==============================================================================================
 # TokenBucket
 # ==============================================================================================
+
+
+cdef inline int _decide(double n, double now, double max_wait, double rate, double burst,
+                        double tat, double *new, double *act, double *base) noexcept nogil:
+    """GCRA: take ``n`` (<= burst) at ``now`` with a finite rate; 1 and the new state if granted
+    within ``max_wait`` seconds (rate 0: only ``max_wait == INFINITY`` grants on credit, with an
+    infinite delay, as Go's ``reserveN``)."""
+    cdef double due
+    if rate == 0:  # no refill: tat counts the tokens used
+        base[0] = tat
+        new[0] = tat + n
+        act[0] = now
+        if new[0] > burst + EPS_TOKENS:
+            if max_wait != INFINITY:
+                return 0
+            act[0] = INFINITY
+        return 1
+    base[0] = tat if tat > now else now
+    new[0] = base[0] + n / rate
+    act[0] = new[0] - burst / rate
+    due = act[0] - now
+    if due > 0 and due > max_wait and (due - max_wait) * rate > EPS_TOKENS * (burst + 1):
+        return 0
+    return 1
 
 
 @cython.final
@@ -179,9 +245,12 @@ cdef class Reservation:
     cdef readonly bint ok
     cdef TokenBucket _bucket
     cdef double _n
-    cdef double _act  # relative to the bucket's epoch
-    cdef double _tat  # the bucket's tat right after this reservation
-    cdef double _prev  # ... and right before it (what cancel restores if nothing came after)
+    cdef double _rate     # the bucket's rate when reserved (Go's Reservation.limit)
+    cdef double _now      # the decision's time, on the bucket's timeline
+    cdef double _act      # the time to act, on the bucket's timeline
+    cdef double _act_raw  # ... and as the clock read it then (relative to the epoch)
+    cdef double _tat      # the bucket's tat right after this reservation
+    cdef double _prev     # ... and right before it (what cancel restores if nothing came after)
     cdef int64_t _gen
     cdef ftsync_atomic_i64 _done  # 1 once cancelled
 
@@ -192,25 +261,26 @@ cdef class Reservation:
 
     @property
     def time_to_act(self):
-        """The clock reading at which the tokens may be used (``-inf`` when ``not ok``)."""
+        """The clock reading at which the tokens may be used (``-inf`` when ``not ok``,
+        ``inf`` when they never will: rate 0 and the bucket empty)."""
         if not self.ok:
             return -INFINITY
-        return self._act + self._bucket._epoch
+        return self._act_raw + self._bucket._epoch
 
     def delay(self):
-        """Seconds to wait before acting: 0 if now, ``inf`` if the reservation is not ok."""
+        """Seconds to wait before acting: 0 if now, ``inf`` if never (not ok; rate 0)."""
         if not self.ok:
             return INFINITY
-        cdef double d = self._act - self._bucket._now()
+        cdef double d = self._act_raw - self._bucket._rel()
         return d if d > 0 else 0.0
 
     def cancel(self):
         """Give the tokens back, as if never reserved, so far as later reservations allow.
 
         Go's rule: once the time to act has passed nothing comes back; otherwise the tokens
-        not already claimed by reservations made after this one are returned.  Idempotent.
-        Nothing comes back either when ``set_rate``/``set_burst`` ran since (the reservation's
-        place in the schedule no longer exists).
+        not already claimed by reservations made after this one are returned (counted at the
+        rate this reservation was made under, also after ``set_rate``/``set_burst``).
+        Idempotent.
         """
         cdef int64_t zero = 0
         if not self.ok or self._n == 0:
@@ -232,111 +302,219 @@ cdef class TokenBucket:
 
     Go's ``x/time/rate.Limiter`` semantics, lock-free: ``allow``/``reserve``/``wait`` decide
     with one compare-and-swap on one atomic word.  ``rate`` may be ``INF`` (everything is
-    allowed, burst ignored) or 0 (the burst is all there ever is).  ``clock`` is a
-    zero-argument callable returning monotonic seconds (default ``time.monotonic``).
+    allowed, burst ignored) or 0 (the burst is all there ever is); ``every(interval)`` turns
+    an interval into a rate.  ``clock`` is a zero-argument callable returning monotonic
+    seconds (default ``time.monotonic``); ``sleep`` (a callable taking seconds) is what
+    ``wait`` sleeps with: pass a test clock's pair and the test drives ``wait`` too.
+
+    A clock that steps back (an injected one; ``time.monotonic`` never does) is time standing
+    still: a decision at the earlier reading sees the tokens of the latest one, and refill
+    goes on from the new reading (Go's rule).  Internally that is a running "skew" added to
+    the clock, changed only by a decision taken at an earlier reading than the last one.
     """
 
     cdef ftsync_atomic_i64 _tat    # float64 bits: theoretical arrival time (rate 0: tokens used)
     cdef ftsync_atomic_i64 _rate   # float64 bits
     cdef ftsync_atomic_i64 _burst  # float64 bits, integral
     cdef ftsync_atomic_i64 _gen    # bumped by set_rate/set_burst
+    cdef ftsync_atomic_i64 _skew   # float64 bits: the backward clock steps so far, summed
+    cdef ftsync_atomic_i64 _last   # float64 bits: the clock reading of the last state change
     cdef double _epoch
+    cdef double _event             # lock held: latest time to act when parameters last changed
+    cdef bint _steps               # an injected clock: watch for backward steps
     cdef object _clock
-    cdef cython.pymutex _lock      # serialises set_rate/set_burst only
+    cdef object _sleep
+    cdef cython.pymutex _lock      # serialises the slow paths: set_*, cancel, a backward step
     cdef object __weakref__
 
-    def __init__(self, rate, burst, *, clock=None):
+    def __init__(self, rate, burst, *, clock=None, sleep=None):
         cdef double r = _rate_arg(rate)
         cdef int64_t b = _int_arg(burst, "burst", MAX_COUNT)
         self._clock = _clock_arg(clock)
+        self._sleep = _sleep_arg(sleep)
+        self._steps = self._clock is not None
         self._epoch = _read_clock(self._clock)
+        self._event = -INFINITY
         ftsync_i64_store(&self._rate, ftsync_rl_d2i(r))
         ftsync_i64_store(&self._burst, ftsync_rl_d2i(<double>b))
         ftsync_i64_store(&self._tat, ftsync_rl_d2i(0.0 if r == 0 else -INFINITY))
         ftsync_i64_store(&self._gen, 0)
+        ftsync_i64_store(&self._skew, ftsync_rl_d2i(0.0))
+        ftsync_i64_store(&self._last, ftsync_rl_d2i(0.0))
 
-    cdef inline double _now(self) except? -1.0:
+    cdef inline double _rel(self) except? -1.0:
+        """The clock reading, relative to the epoch."""
         return _read_clock(self._clock) - self._epoch
 
+    cdef inline double _timeline(self, double rel) noexcept:
+        """Where reading ``rel`` falls on the bucket's timeline, changing nothing: a reading
+        before the last state change's is that change's time (no time passes backwards)."""
+        cdef double last
+        if not self._steps:
+            return rel
+        last = ftsync_rl_i2d(ftsync_i64_load(&self._last))
+        if rel < last:
+            rel = last
+        return rel + ftsync_rl_i2d(ftsync_i64_load(&self._skew))
+
+    cdef inline double _step(self, double rel) noexcept:
+        """A state change at reading ``rel`` (lock held, word BUSY): record it, absorbing a
+        backward step into the skew; returns its time on the timeline."""
+        cdef double last, skew
+        if not self._steps:
+            return rel
+        last = ftsync_rl_i2d(ftsync_i64_load(&self._last))
+        skew = ftsync_rl_i2d(ftsync_i64_load(&self._skew))
+        if rel < last:
+            skew += last - rel
+            ftsync_i64_store(&self._skew, ftsync_rl_d2i(skew))
+        if rel != last:
+            ftsync_i64_store(&self._last, ftsync_rl_d2i(rel))
+        return rel + skew
+
     cdef inline int64_t _load_tat(self):
-        """The state word, waiting out a set_rate/set_burst in progress."""
+        """The state word, waiting out a slow path in progress."""
         cdef int64_t cur = ftsync_i64_load(&self._tat)
         while cur == BUSY:
-            with self._lock:  # the converter holds it while the word is BUSY
+            with self._lock:  # the slow path holds it while the word is BUSY
                 pass
             cur = ftsync_i64_load(&self._tat)
         return cur
 
+    cdef inline int64_t _busy(self) noexcept:
+        """Mark the word BUSY (lock held) and return what it held."""
+        cdef int64_t cur = ftsync_i64_load(&self._tat)
+        while not ftsync_i64_compare_exchange(&self._tat, &cur, BUSY):
+            pass
+        return cur
+
     # -- the decision ---------------------------------------------------------------------------
 
-    cdef int _take(self, double n, double now, double max_wait, Reservation res) except -1:
-        """Take ``n`` tokens if they are available within ``max_wait`` seconds of ``now``.
+    cdef int _take(self, double n, double max_wait, Reservation res) except -1:
+        """Take ``n`` tokens if available within ``max_wait`` seconds; reads the clock.
 
         1 if taken (``res``, when given, records where), 0 if refused: then nothing changed.
         """
         cdef int64_t cur
-        cdef double rate, burst, tat, base, new, act, due
+        cdef double rel, now, skew = 0.0, last = 0.0
+        cdef double rate, burst, new, act, base
+        if self._steps:
+            skew = ftsync_rl_i2d(ftsync_i64_load(&self._skew))
+            rel = self._rel()
+            last = ftsync_rl_i2d(ftsync_i64_load(&self._last))
+            if rel < last:
+                return self._take_back(n, rel, max_wait, res)
+            now = rel + skew
+        else:
+            rel = now = self._rel()
         while True:
             cur = self._load_tat()
             rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
             if rate == INFINITY:
                 if res is not None:
-                    res._act = now
-                    res._tat = now
-                    res._gen = -1  # nothing to give back
+                    self._record(res, now, now, skew, now, now, rate, -1)
                 return 1
             burst = ftsync_rl_i2d(ftsync_i64_load(&self._burst))
             if n > burst:
                 return 0
-            tat = ftsync_rl_i2d(cur)
-            if rate == 0:  # no refill: tat counts the tokens used
-                base = tat
-                new = tat + n
-                if new > burst + EPS_TOKENS:
-                    return 0
-                act = now
-            else:
-                base = tat if tat > now else now  # a clock going backwards mints nothing
-                new = base + n / rate
-                act = new - burst / rate
-                due = act - now
-                if due > 0 and due > max_wait and (due - max_wait) * rate > EPS_TOKENS * (burst + 1):
-                    return 0
+            if not _decide(n, now, max_wait, rate, burst, ftsync_rl_i2d(cur), &new, &act, &base):
+                return 0
             if ftsync_i64_compare_exchange(&self._tat, &cur, ftsync_rl_d2i(new)):
+                if self._steps and rel != last:  # Go: the state's time is this reading
+                    ftsync_i64_store(&self._last, ftsync_rl_d2i(rel))
                 if res is not None:
-                    res._act = act if act > now else now
-                    res._tat = new
-                    res._prev = base
-                    res._gen = ftsync_i64_load(&self._gen)
+                    self._record(res, now, act, skew, new, base, rate, ftsync_i64_load(&self._gen))
                 return 1
 
-    cdef int _cancel(self, Reservation res) except -1:
-        cdef double now = self._now()
+    cdef int _take_back(self, double n, double rel, double max_wait, Reservation res) except -1:
+        """``_take`` at a reading before the last state change's: under the lock, the word
+        BUSY, so the skew, the last reading and the state change together."""
         cdef int64_t cur
-        cdef double rate, tat, restore, new
-        if res._gen < 0 or res._act + 1e-9 < now:  # acted already (1 ns grain, as Go's)
-            return 0
-        while True:
-            cur = self._load_tat()
-            if ftsync_i64_load(&self._gen) != res._gen:
-                return 0
+        cdef int ok = 0
+        cdef double rate, burst, last, skew, now, tat, new, act, base, decided
+        with self._lock:
+            cur = self._busy()
+            tat = new = ftsync_rl_i2d(cur)
             rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
-            tat = ftsync_rl_i2d(cur)
-            if tat == res._tat:
+            burst = ftsync_rl_i2d(ftsync_i64_load(&self._burst))
+            last = ftsync_rl_i2d(ftsync_i64_load(&self._last))
+            skew = ftsync_rl_i2d(ftsync_i64_load(&self._skew))
+            now = (last if rel < last else rel) + skew
+            if rate == INFINITY:
+                ok = 1
+                act = base = now
+            elif n <= burst and _decide(n, now, max_wait, rate, burst, tat, &decided, &act, &base):
+                ok = 1
+                new = decided
+                now = self._step(rel)  # the same time: the skew absorbs the step
+                skew = now - rel
+            ftsync_i64_store(&self._tat, ftsync_rl_d2i(new))
+        if ok and res is not None:
+            self._record(res, now, act, skew, new, base, rate,
+                         -1 if rate == INFINITY else ftsync_i64_load(&self._gen))
+        return ok
+
+    cdef inline void _record(self, Reservation res, double now, double act, double skew,
+                             double new, double base, double rate, int64_t gen) noexcept:
+        if act < now:
+            act = now
+        res._now = now
+        res._act = act
+        res._act_raw = act - skew
+        res._tat = new
+        res._prev = base
+        res._rate = rate
+        res._gen = gen
+
+    cdef int _cancel(self, Reservation res) except -1:
+        cdef double rel = self._rel()
+        cdef int64_t cur
+        cdef double rate, burst, tat, new, restore, later, event
+        if res._gen < 0 or res._act_raw + 1e-9 < rel:  # nothing held, or acted already (Go)
+            return 0
+        with self._lock:
+            cur = self._busy()
+            tat = new = ftsync_rl_i2d(cur)
+            rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
+            burst = ftsync_rl_i2d(ftsync_i64_load(&self._burst))
+            restore = 0.0
+            if rate == INFINITY:
+                pass  # nothing to give back to an unlimited bucket
+            elif ftsync_i64_load(&self._gen) == res._gen and tat == res._tat:
                 # nothing reserved since: restore the state from before, exactly.  (Go's
-                # formula below computes 2*tat - mine - n/rate, which doubles any rounding
-                # error at every link of a chain of cancels.)
+                # formula computes 2*tat - mine - n/rate, doubling any rounding error at
+                # every link of a chain of cancels.)
                 new = res._prev
             else:
-                # the tokens reserved after this one are (tat - res._tat) * rate
-                restore = res._n - (tat - res._tat) * (1.0 if rate == 0 else rate)
-                if restore <= 0:
-                    return 0
+                if ftsync_i64_load(&self._gen) == res._gen:
+                    # the tokens reserved after this one: (tat - res._tat) * rate
+                    later = (tat - res._tat) * (1.0 if rate == 0 else rate)
+                elif res._rate == 0:
+                    later = 0.0  # Go: a zero rate counts no tokens in any duration
+                else:
+                    # parameters changed since: Go's rule, at this reservation's own rate,
+                    # from the latest time to act ("lastEvent") to this one's
+                    event = self._event
+                    if rate > 0:
+                        if tat - burst / rate > event:
+                            event = tat - burst / rate
+                    elif tat > burst + EPS_TOKENS:
+                        event = INFINITY
+                    later = (event - res._act) * res._rate
+                restore = res._n - later
                 if restore > res._n:
                     restore = res._n
-                new = tat - (restore if rate == 0 else restore / rate)
-            if ftsync_i64_compare_exchange(&self._tat, &cur, ftsync_rl_d2i(new)):
-                return 0
+                if restore > 0:
+                    if rate == 0:
+                        new = tat - restore
+                        if new < 0:
+                            new = 0.0
+                    else:
+                        new = tat - restore / rate
+            if new != tat:
+                self._step(rel)
+            ftsync_i64_store(&self._tat, ftsync_rl_d2i(new))
+        return 0
 
     # -- the API --------------------------------------------------------------------------------
 
@@ -348,25 +526,26 @@ cdef class TokenBucket:
         cdef int64_t k = _count(n)
         if k == 0:
             return True
-        return self._take(<double>k, self._now(), 0.0, None) == 1
+        return self._take(<double>k, 0.0, None) == 1
 
     def reserve(self, n=1):
         """Take ``n`` tokens now, possibly on credit: the Reservation says how long to wait.
 
         Not ok (and nothing taken) only when ``n`` exceeds the burst (and the rate is finite).
+        With rate 0 and too few tokens left it is ok with an infinite delay (current Go):
+        ``cancel()`` gives the tokens back.
         """
         cdef int64_t k = _count(n)
         cdef Reservation res = Reservation.__new__(Reservation)
+        cdef double rel
         res._bucket = self
         res._n = <double>k
-        cdef double now = self._now()
         if k == 0:
+            rel = self._rel()
             res.ok = True
-            res._act = now
-            res._tat = now
-            res._gen = -1
+            self._record(res, rel, rel, 0.0, rel, rel, 0.0, -1)
             return res
-        res.ok = self._take(<double>k, now, INFINITY, res) == 1
+        res.ok = self._take(<double>k, INFINITY, res) == 1
         return res
 
     def wait(self, n=1, timeout=None, ctx=None):
@@ -374,12 +553,15 @@ cdef class TokenBucket:
 
         Fails at once, taking nothing, when ``n`` exceeds the burst (ValueError), when the
         needed delay is longer than ``timeout`` or than ``ctx``'s deadline allows
-        (TimeoutError), or when ``ctx`` is already done (``ctx.err()``).  If ``ctx`` ends
-        during the wait the tokens are given back (``Reservation.cancel``) and ``ctx.err()``
-        is raised.
+        (TimeoutError; with rate 0, whenever the tokens left are too few), or when ``ctx`` is
+        already done (``ctx.err()``).  With rate 0, too few tokens and neither a timeout nor a
+        deadline, the wait could never end: ValueError.  If ``ctx`` ends during the wait the
+        tokens are given back (``Reservation.cancel``) and ``ctx.err()`` is raised.  Sleeps
+        with ``sleep`` when the bucket has one (else real time, in short slices, so any delay
+        works, however long).
         """
         cdef int64_t k
-        cdef double budget, now, rate, burst
+        cdef double budget, rate, burst
         cdef Reservation res
         timeout, ctx = check_wait(timeout, ctx)
         k = _count(n)
@@ -390,21 +572,22 @@ cdef class TokenBucket:
         if rate != INFINITY and k > burst:
             raise ValueError(f"n must be <= burst ({int(burst)}) to ever be granted, got {n}")
         budget = _wait_budget(timeout, ctx)
-        now = self._now()
         res = Reservation.__new__(Reservation)
         res._bucket = self
         res._n = <double>k
-        if budget < 0:
-            budget = 0.0
-        if not self._take(<double>k, now, budget, res):
-            if rate == 0 or ftsync_rl_i2d(ftsync_i64_load(&self._rate)) == 0:
-                raise ValueError(f"wait({n}): rate is 0 and the burst left is too small")
+        # an infinite budget still refuses an infinite delay (rate 0): DBL_MAX, not INFINITY
+        if not self._take(<double>k, budget if budget != INFINITY else DBL_MAX, res):
+            if budget == INFINITY:
+                raise ValueError(
+                    f"wait({n}) could never end: the rate is 0 and fewer than {n} tokens are "
+                    "left (give a timeout to get TimeoutError)"
+                )
             raise TimeoutError(
                 f"wait({n}) would need longer than the timeout or the context's deadline allows"
             )
         res.ok = True
         try:
-            if _sleep(res._act - now, ctx):
+            if _pause(res._act - res._now, ctx, self._clock, self._sleep):
                 res.cancel()
                 raise ctx.err()
         except BaseException:
@@ -416,7 +599,7 @@ cdef class TokenBucket:
         """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: never, n above the burst
         or the rate 0).  A snapshot: other callers may take the tokens first."""
         cdef int64_t k = _count(n)
-        cdef double now = self._now()
+        cdef double now = self._timeline(self._rel())
         cdef double rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
         cdef double burst = ftsync_rl_i2d(ftsync_i64_load(&self._burst))
         cdef double tat = ftsync_rl_i2d(self._load_tat())
@@ -432,7 +615,7 @@ cdef class TokenBucket:
 
     def tokens(self):
         """Tokens available now (a float; negative while reservations are on credit)."""
-        cdef double now = self._now()
+        cdef double now = self._timeline(self._rel())
         cdef double rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
         cdef double burst = ftsync_rl_i2d(ftsync_i64_load(&self._burst))
         cdef double tat = ftsync_rl_i2d(self._load_tat())
@@ -457,8 +640,9 @@ cdef class TokenBucket:
     def set_rate(self, rate):
         """Change the rate from now on, keeping the tokens there are now (Go's ``SetLimit``).
 
-        Decisions made concurrently use the old or the new rate; outstanding reservations can
-        no longer be cancelled.  Going from ``INF`` to a finite rate starts full.
+        Decisions made concurrently use the old or the new rate; outstanding reservations
+        can still be cancelled (counted at the rate they were made under, as Go).  Going from
+        ``INF`` to a finite rate starts full.
         """
         cdef double r = _rate_arg(rate)
         with self._lock:
@@ -472,10 +656,9 @@ cdef class TokenBucket:
 
     cdef int _convert(self, double new_rate, double new_burst) except -1:
         """Re-express the state for new parameters, keeping the token count (lock held)."""
-        cdef double now = self._now()  # the only Python call: made before the word is BUSY
-        cdef int64_t cur = ftsync_i64_load(&self._tat)
-        while not ftsync_i64_compare_exchange(&self._tat, &cur, BUSY):
-            pass
+        cdef double rel = self._rel()  # the only Python call: made before the word is BUSY
+        cdef int64_t cur = self._busy()
+        cdef double now = self._step(rel)
         cdef double rate = ftsync_rl_i2d(ftsync_i64_load(&self._rate))
         cdef double burst = ftsync_rl_i2d(ftsync_i64_load(&self._burst))
         cdef double tat = ftsync_rl_i2d(cur)
@@ -484,8 +667,12 @@ cdef class TokenBucket:
             tokens = new_burst
         elif rate == 0:
             tokens = burst - tat
+            if tat > burst + EPS_TOKENS:
+                self._event = INFINITY  # reservations on credit at rate 0 act never
         else:
             tokens = burst if tat <= now else burst - (tat - now) * rate
+            if tat - burst / rate > self._event:
+                self._event = tat - burst / rate  # the latest time to act so far (Go's lastEvent)
         if tokens > new_burst:
             tokens = new_burst
         if new_rate == 0:
@@ -521,14 +708,16 @@ cdef class _Window:
     cdef int64_t _limit
     cdef double _window
     cdef object _clock
+    cdef object _sleep
     cdef double _last  # the latest clock reading seen: time never runs backwards here
     cdef cython.pymutex _lock
     cdef object __weakref__
 
-    cdef int _setup(self, object limit, object window, object clock) except -1:
+    cdef int _setup(self, object limit, object window, object clock, object sleep) except -1:
         self._limit = _int_arg(limit, "limit", MAX_COUNT)
         self._window = _window_arg(window)
         self._clock = _clock_arg(clock)
+        self._sleep = _sleep_arg(sleep)
         self._last = -INFINITY
         return 0
 
@@ -625,7 +814,7 @@ cdef class _Window:
                     f"wait({n}) would need {delay:.6f} s, longer than the timeout or the "
                     "context's deadline allows"
                 )
-            if _sleep(delay, ctx):
+            if _pause(delay, ctx, self._clock, self._sleep):
                 raise ctx.err()
             if ctx is not None and ctx.err() is not None:
                 raise ctx.err()
@@ -648,12 +837,12 @@ cdef class SlidingWindowLog(_Window):
     def __cinit__(self):
         self._ring = NULL
 
-    def __init__(self, limit, window, *, clock=None):
+    def __init__(self, limit, window, *, clock=None, sleep=None):
         cdef int64_t i
         if self._ring != NULL:
             raise RuntimeError("SlidingWindowLog is already initialised")
         _int_arg(limit, "limit", MAX_LOG)
-        self._setup(limit, window, clock)
+        self._setup(limit, window, clock, sleep)
         self._ring = <double *>PyMem_Malloc(<size_t>(self._limit if self._limit > 0 else 1) * sizeof(double))
         if self._ring == NULL:
             raise MemoryError()
@@ -740,8 +929,8 @@ cdef class SlidingWindowCounter(_Window):
     cdef double _cur
     cdef double _prev
 
-    def __init__(self, limit, window, *, clock=None):
-        self._setup(limit, window, clock)
+    def __init__(self, limit, window, *, clock=None, sleep=None):
+        self._setup(limit, window, clock, sleep)
         self._idx = -INFINITY
         self._cur = 0
         self._prev = 0
@@ -832,8 +1021,8 @@ cdef class FixedWindow(_Window):
     cdef double _idx
     cdef double _count
 
-    def __init__(self, limit, window, *, clock=None):
-        self._setup(limit, window, clock)
+    def __init__(self, limit, window, *, clock=None, sleep=None):
+        self._setup(limit, window, clock, sleep)
         self._idx = -INFINITY
         self._count = 0
 

@@ -13,65 +13,120 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function f(x) return string.format('%.17g', x) end
 """
 
-# GCRA token bucket.  KEYS[1]: hash {t: theoretical arrival time (us), p: "rate burst" it was
-# written under, g: how many times it was converted to new parameters}.  ARGV: mode, rate (per
-# s), burst, n, max_wait (us, -1: none), lease (max tokens, mode 'lease') | my tat, act, tat
-# before, generation ('cancel').  Returns {ok, due (us from now), new tat, n taken, act (us),
-# tat before, generation}.  State written under other parameters (set_rate/set_burst) is
-# converted first, keeping the token count (clamped to the new burst), as Go's SetLimit does,
-# and the conversion is stored even when the call is refused: an empty bucket must start
-# refilling at the new rate from the first call that uses it.
+# GCRA token bucket.  KEYS[1]: hash {t: theoretical arrival time (us, on the bucket's timeline;
+# rate 0: tokens used), p: "rate burst" it was written under, g: how many times it was
+# converted to new parameters, l: the server time of the last change, s: skew (us: the
+# backward steps of the server's clock so far), e: the latest time to act when it was last
+# converted}.  The timeline is the server's time plus the skew: a call at a time before the
+# last change's is time standing still (nothing minted or charged), and when it changes the
+# state the skew absorbs the step, so refill goes on from the new reading (Go's rule, for a
+# failover to a replica with another clock or an NTP step).  ARGV: mode, rate (per s; never
+# inf: the unlimited rate is the client's), burst, n, max_wait (us, -1: none), lease (max
+# tokens, mode 'lease') | my tat, act, tat before, generation, my rate ('cancel').  Returns
+# {ok, due (us from now), new tat, n taken, act (us), tat before, generation}.  State written
+# under other parameters (set_rate/set_burst) is converted first, keeping the token count
+# (clamped to the new burst), as Go's SetLimit does, and the conversion is stored even when
+# the call is refused: an empty bucket must start refilling at the new rate from the first
+# call that uses it.  Rate 0 keeps its state without expiry (nothing ever refills it).
 TOKEN_BUCKET = _PRELUDE + """
 local mode = ARGV[1]
 local sig = ARGV[2] .. ' ' .. ARGV[3]
-local per = 1000000 / tonumber(ARGV[2])
+local rate = tonumber(ARGV[2])
+local zero = rate == 0
+local per = 0
+if not zero then per = 1000000 / rate end
 local burst = tonumber(ARGV[3])
-local h = redis.call('HMGET', KEYS[1], 't', 'p', 'g')
+local h = redis.call('HMGET', KEYS[1], 't', 'p', 'g', 'l', 's', 'e')
 local tat = tonumber(h[1] or '0')
 local gen = tonumber(h[3] or '0')
+local clock = now
+local last = tonumber(h[4] or '0')
+local skew = tonumber(h[5] or '0')
+local event = tonumber(h[6] or '-1e300')
+local stepped = h[4] and clock < last
+if stepped then now = last end
+now = now + skew
 local function store(v)
-  if v <= now then
-    redis.call('DEL', KEYS[1])
+  local s = skew
+  if stepped then s = skew + (last - clock) end
+  if (zero and v <= 0) or ((not zero) and v <= now) then
+    redis.call('DEL', KEYS[1])  -- full: nothing to remember
+    return
+  end
+  redis.call('HSET', KEYS[1], 't', f(v), 'p', sig, 'g', gen, 'l', f(clock), 's', f(s), 'e', f(event))
+  if zero then
+    redis.call('PERSIST', KEYS[1])
   else
-    redis.call('HSET', KEYS[1], 't', f(v), 'p', sig, 'g', gen)
     redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((v - now) / 1000)))
   end
 end
 if h[1] and h[2] ~= sig then
   local orate, oburst = string.match(h[2], '(%S+) (%S+)')
-  local oper, ob = 1000000 / tonumber(orate), tonumber(oburst)
-  local tokens = ob
-  if tat > now then tokens = ob - (tat - now) / oper end
+  local ob = tonumber(oburst)
+  local tokens
+  if tonumber(orate) == 0 then
+    tokens = ob - tat
+    if tat > ob + 1e-9 then event = 1e300 end  -- on credit at rate 0: acts never
+  else
+    local oper = 1000000 / tonumber(orate)
+    tokens = ob
+    if tat > now then tokens = ob - (tat - now) / oper end
+    if tat - ob * oper > event then event = tat - ob * oper end
+  end
   if tokens > burst then tokens = burst end
-  tat = now + (burst - tokens) * per
+  if zero then tat = burst - tokens else tat = now + (burst - tokens) * per end
   gen = gen + 1
   store(tat)  -- converted now, whatever this call decides: tokens refill at the new rate from here
 end
 local base = tat
-if base < now then base = now end
+if (not zero) and base < now then base = now end
 if mode == 'peek' then
+  if zero then return {1, '0', f(burst - tat), 0, f(now)} end
   return {1, '0', f(burst - (base - now) / per), 0, f(now)}
 end
 local n = tonumber(ARGV[4])
 if mode == 'cancel' then
   local mine, act, prev = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-  if act + 1 < now or tonumber(ARGV[8]) ~= gen then return {0, '0', f(tat), 0, f(now)} end
-  if tat == mine then
-    store(prev)  -- nothing reserved since: the state from before, exactly
-    return {1, '0', f(prev), 0, f(now)}
+  if act + 1 < now then return {0, '0', f(tat), 0, f(now)} end
+  local restore
+  if tonumber(ARGV[8]) == gen then
+    if tat == mine then
+      store(prev)  -- nothing reserved since: the state from before, exactly
+      return {1, '0', f(prev), 0, f(now)}
+    end
+    if zero then restore = n - (tat - mine) else restore = n - (tat - mine) / per end
+  else
+    -- parameters changed since: Go's rule, at the reservation's own rate, from the latest
+    -- time to act to this one's
+    local myrate = tonumber(ARGV[9])
+    local ev = event
+    if zero then
+      if tat > burst + 1e-9 then ev = 1e300 end
+    elseif tat - burst * per > ev then
+      ev = tat - burst * per
+    end
+    if myrate == 0 then restore = n else restore = n - (ev - act) * myrate / 1000000 end
   end
-  local restore = n - (tat - mine) / per
-  if restore <= 0 then return {0, '0', f(tat), 0, f(now)} end
+  if restore ~= restore or restore <= 0 then return {0, '0', f(tat), 0, f(now)} end
   if restore > n then restore = n end
-  store(tat - restore * per)
-  return {1, '0', f(tat - restore * per), 0, f(now)}
+  local new
+  if zero then
+    new = tat - restore
+    if new < 0 then new = 0 end
+  else
+    new = tat - restore * per
+  end
+  store(new)
+  return {1, '0', f(new), 0, f(now)}
 end
 local max_wait = tonumber(ARGV[5])
 if mode == 'lease' then
-  local avail = math.floor(burst - (base - now) / per + 1e-9)
+  local avail
+  if zero then avail = math.floor(burst - tat + 1e-9) else avail = math.floor(burst - (base - now) / per + 1e-9) end
   local k = tonumber(ARGV[6])
   if avail < k then k = avail end
   if k < n then
+    if zero then return {0, f(math.huge), f(tat), 0, f(now)} end
     return {0, f(base + n * per - burst * per - now), f(tat), 0, f(now)}
   end
   n = k
@@ -81,18 +136,46 @@ if n > burst then
   if mode == 'allow' then return 0 end
   return {0, '-1', f(tat), 0, f(now)}
 end
-local new = base + n * per
-local act = new - burst * per
-local due = act - now
-if due > 0 and max_wait >= 0 and due > max_wait and (due - max_wait) / per > 1e-9 * (burst + 1) then
-  if mode == 'allow' then return 0 end
-  return {0, f(due), f(tat), 0, f(now)}
+local new, act, due
+if zero then
+  new = tat + n
+  act = now
+  due = 0
+  if new > burst + 1e-9 then
+    -- on credit at rate 0: only an unbounded reservation, and it never acts (current Go)
+    if max_wait >= 0 then
+      if mode == 'allow' then return 0 end
+      return {0, f(math.huge), f(tat), 0, f(now)}
+    end
+    act = 1e300  -- never (sent back by cancel: a plain number)
+    due = math.huge
+  end
+else
+  new = base + n * per
+  act = new - burst * per
+  due = act - now
+  if due > 0 and max_wait >= 0 and due > max_wait and (due - max_wait) / per > 1e-9 * (burst + 1) then
+    if mode == 'allow' then return 0 end
+    return {0, f(due), f(tat), 0, f(now)}
+  end
 end
 store(new)
 if mode == 'allow' then return 1 end
 if due < 0 then due = 0; act = now end
 return {1, f(due), f(new), n, f(act), f(base), gen}
 """
+
+_TIME = """local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+
+
+def with_test_clock(script: str) -> str:
+    """Test hook: ``script`` reading its time (us) from the string key ``KEYS[1] .. ':now'``
+    instead of the server's TIME, so a test can step the script's clock (back, too)."""
+    assert _TIME in script
+    return script.replace(_TIME, "local now = tonumber(redis.call('GET', KEYS[1] .. ':now'))\n", 1)
+
 
 # Fixed window.  KEYS[1]: hash {i: window index, c: count}.  ARGV: mode, limit, window (us), n.
 # Returns {ok, delay (us until n fit; for 'peek' 0 if they fit now), used, reset (us)}.

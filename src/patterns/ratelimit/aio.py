@@ -10,21 +10,10 @@ ending, or the task being cancelled, mid-wait gives a token bucket's reserved to
 from __future__ import annotations
 
 import asyncio
-import math
-import time
 from typing import Any
 
-from .._channel_base import check_wait
-from .redis import (
-    _UNAVAILABLE,
-    _US,
-    RedisReservation,
-    RedisUnavailable,
-    _TokenBucketParams,
-    _WindowParams,
-    check_n,
-    wait_budget,
-)
+from ._protocol import Cancel, Ops, Sleep, TokenBucketCore, WindowCore
+from .redis import _UNAVAILABLE, RedisReservation, RedisUnavailable, _RedisLimiter
 
 from redis.exceptions import NoScriptError  # after .redis, which names the missing extra  # noqa: E402
 from . import _lua
@@ -37,18 +26,6 @@ __all__ = [
     "AsyncRedisTokenBucket",
     "RedisUnavailable",
 ]
-
-
-class _AsyncEval:
-    async def _eval(self, *args: object) -> Any:
-        try:
-            try:
-                return await self._client.evalsha(self._sha, 1, self._key, *args)
-            except NoScriptError:
-                await self._client.script_load(self._source)
-                return await self._client.evalsha(self._sha, 1, self._key, *args)
-        except _UNAVAILABLE as exc:
-            raise self._unavailable(exc) from exc
 
 
 async def _sleep(delay: float, ctx: Any) -> bool:
@@ -65,6 +42,42 @@ async def _sleep(delay: float, ctx: Any) -> bool:
     return True
 
 
+class _AsyncEval:
+    """The asyncio driver: ``_eval`` awaits the script; ``_run`` drives a protocol operation."""
+
+    async def _eval(self, *args: object) -> Any:
+        try:
+            try:
+                return await self._client.evalsha(self._sha, 1, self._key, *args)
+            except NoScriptError:
+                await self._client.script_load(self._source)
+                return await self._client.evalsha(self._sha, 1, self._key, *args)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _run(self, ops: Ops) -> Any:
+        try:
+            request = next(ops)
+            while True:
+                try:
+                    if type(request) is Sleep:
+                        result: Any = await _sleep(request.seconds, request.ctx)
+                    elif type(request) is Cancel:
+                        result = None
+                        try:  # best effort, and it must finish even when this task is cancelled
+                            await asyncio.shield(self._eval(*request.args))
+                        except (RedisUnavailable, asyncio.CancelledError):
+                            pass
+                    else:
+                        result = await self._eval(*request)
+                except BaseException as exc:  # noqa: BLE001 - thrown into the operation
+                    request = ops.throw(exc)
+                else:
+                    request = ops.send(result)
+        except StopIteration as stop:
+            return stop.value
+
+
 class AsyncRedisReservation(RedisReservation):
     """A RedisReservation whose ``cancel`` is a coroutine."""
 
@@ -77,138 +90,65 @@ class AsyncRedisReservation(RedisReservation):
             await self._bucket._eval(*args)
 
 
-class AsyncRedisTokenBucket(_AsyncEval, _TokenBucketParams):
+class AsyncRedisTokenBucket(_AsyncEval, TokenBucketCore, _RedisLimiter):
     """:class:`patterns.ratelimit.redis.RedisTokenBucket` for asyncio."""
+
+    _kind = "tb"
+    _source = _lua.TOKEN_BUCKET
+    _reservation_type = AsyncRedisReservation
 
     def __init__(self, client: Any, name: str, rate: float, burst: int, *,
                  local_batch: int | None = None) -> None:
         self._setup(rate, burst, local_batch)
-        super().__init__(client, name)
+        _RedisLimiter.__init__(self, client, name)
         self._lease_lock = asyncio.Lock()
-
-    def _reservation(self, reply: list, n: int) -> AsyncRedisReservation:
-        if int(reply[0]) != 1:
-            return AsyncRedisReservation(self, False, n, -1.0, None, "0")
-        return AsyncRedisReservation(self, True, n, float(reply[1]), reply[2], reply[4], reply[5], int(reply[6]))
 
     async def allow(self, n: int = 1) -> bool:
         """Take ``n`` tokens if available now (one Redis round trip); True if taken."""
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._burst:
-            return False
         if self._batch is None:
-            return await self._eval(b"allow", *self._rb, n, 0) == 1
+            return await self._run(self._allow_ops(n))
         async with self._lease_lock:
-            if self._leased >= n:
-                self._leased -= n
-                return True
-            reply = await self._eval("lease", *self._rb, n, 0, max(self._batch, n))
-            if int(reply[0]) != 1:
-                return False
-            self._leased += int(reply[3]) - n
-            return True
+            return await self._run(self._allow_ops(n))
 
     async def reserve(self, n: int = 1) -> AsyncRedisReservation:
         """Reserve ``n`` tokens; the reservation says how long to wait (see RedisTokenBucket.reserve)."""
-        n = check_n(n)
-        if n == 0:
-            return AsyncRedisReservation(self, True, 0, 0.0, None, "0")
-        if n > self._burst:
-            return AsyncRedisReservation(self, False, n, -1.0, None, "0")
-        return self._reservation(await self._eval("take", *self._rb, n, -1), n)
+        return await self._run(self._reserve_ops(n))
 
     async def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
         """Wait (with asyncio.sleep) until ``n`` can be taken; TimeoutError / ctx.err() as the sync twin."""
-        timeout, ctx = check_wait(timeout, ctx)
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._burst:
-            self._too_big(n)
-        budget = wait_budget(timeout, ctx)
-        max_wait = -1 if budget == math.inf else budget * _US
-        res = self._reservation(await self._eval("take", *self._rb, n, max_wait), n)
-        if not res.ok:
-            raise TimeoutError(f"wait({n}) would need longer than the timeout or the context's deadline allows")
-        try:
-            if await _sleep(res.delay(), ctx):
-                await res.cancel()
-                raise ctx.err()
-        except BaseException:
-            try:
-                await asyncio.shield(res.cancel())
-            except (RedisUnavailable, asyncio.CancelledError):
-                pass
-            raise
-        return True
+        return await self._run(self._wait_ops(n, timeout, ctx))
 
     async def tokens(self) -> float:
         """Tokens available now, on the server's clock."""
-        return float((await self._eval("peek", *self._rb, 0, 0))[2])
+        return await self._run(self._tokens_ops())
 
     async def retry_after(self, n: int = 1) -> float:
         """Seconds until ``allow(n)`` could succeed (0: now)."""
-        n = check_n(n)
-        if n == 0:
-            return 0.0
-        if n > self._burst:
-            return math.inf
-        return max(0.0, (n - await self.tokens()) / self._rate)
+        return await self._run(self._retry_after_ops(n))
 
 
-class _AsyncWindow(_AsyncEval, _WindowParams):
+class _AsyncWindow(_AsyncEval, WindowCore, _RedisLimiter):
     def __init__(self, client: Any, name: str, limit: int, window: float) -> None:
         self._setup(limit, window)
-        super().__init__(client, name)
+        _RedisLimiter.__init__(self, client, name)
 
     async def allow(self, n: int = 1) -> bool:
         """Take ``n`` tokens if available now (one Redis round trip); True if taken."""
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._limit:
-            return False
-        return await self._eval(b"allow", *self._lw, n) == 1
+        return await self._run(self._allow_ops(n))
 
     async def remaining(self) -> int:
-        return self._remaining(self._limit, await self._eval("peek", self._limit, self._win_us, 0))
+        return await self._run(self._remaining_ops())
 
     async def reset_after(self) -> float:
-        return float((await self._eval("peek", self._limit, self._win_us, 0))[3]) / _US
+        return await self._run(self._reset_after_ops())
 
     async def retry_after(self, n: int = 1) -> float:
         """Seconds until ``allow(n)`` could succeed (0: now)."""
-        n = check_n(n)
-        if n == 0:
-            return 0.0
-        if n > self._limit:
-            return math.inf
-        return float((await self._eval("peek", self._limit, self._win_us, n))[1]) / _US
+        return await self._run(self._retry_after_ops(n))
 
     async def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
         """Wait (with asyncio.sleep) until ``n`` can be taken; TimeoutError / ctx.err() as the sync twin."""
-        timeout, ctx = check_wait(timeout, ctx)
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._limit:
-            self._too_big(n)
-        budget = wait_budget(timeout, ctx)
-        start = time.monotonic()
-        while True:
-            reply = await self._eval("take", self._limit, self._win_us, n)
-            if int(reply[0]) == 1:
-                return True
-            delay = float(reply[1]) / _US
-            if delay > budget - (time.monotonic() - start):
-                raise TimeoutError(
-                    f"wait({n}) would need {delay:.6f} s, longer than the timeout or the "
-                    "context's deadline allows"
-                )
-            if await _sleep(delay, ctx):
-                raise ctx.err()
+        return await self._run(self._wait_ops(n, timeout, ctx))
 
 
 class AsyncRedisSlidingWindowLog(_AsyncWindow):

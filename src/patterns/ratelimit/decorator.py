@@ -119,22 +119,27 @@ def rate_limited(limiter: Any, *, block: bool = True, timeout: float | None = No
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n must be an int >= 0, got {n!r}")
 
-    def pick(args: tuple, kwargs: dict) -> Any:
-        return limiter.limiter(key(*args, **kwargs)) if keyed else limiter
-
     def decorate(fn: F) -> F:
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                await _acquire_async(pick(args, kwargs), n, block, timeout)
+                if keyed:  # the key's limiter pinned while the call waits for it
+                    async with limiter.hold(key(*args, **kwargs)) as lim:
+                        await _acquire_async(lim, n, block, timeout)
+                else:
+                    await _acquire_async(limiter, n, block, timeout)
                 return await fn(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _acquire(pick(args, kwargs), n, block, timeout)
+            if keyed:
+                with limiter.hold(key(*args, **kwargs)) as lim:
+                    _acquire(lim, n, block, timeout)
+            else:
+                _acquire(limiter, n, block, timeout)
             return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

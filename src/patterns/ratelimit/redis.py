@@ -36,8 +36,8 @@ import threading
 import time
 from typing import Any
 
-from .._channel_base import check_wait
 from . import _lua
+from ._protocol import Cancel, Ops, Sleep, TokenBucketCore, WindowCore, server_name, check_name
 
 try:
     import redis as _redis
@@ -57,6 +57,7 @@ __all__ = [
 
 _US = 1_000_000.0
 _UNAVAILABLE = (_redis.exceptions.ConnectionError, _redis.exceptions.TimeoutError)
+_SLICE = 0.1  # the longest single sleep of a wait: Ctrl-C lands, any delay can be waited
 
 
 class RedisUnavailable(ConnectionError):
@@ -67,63 +68,24 @@ def _sha1(source: str) -> str:
     return hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
-def _num(value: float) -> bytes:
-    """A number as the script reads it (pre-encoded once: the hot path sends bytes)."""
-    return repr(value).encode()
-
-
-# -- argument checks shared with the asyncio twins -----------------------------------------------
-
-
-def server_name(client: Any) -> str:
-    """``host:port`` (or the socket path) of a redis-py client, for error messages."""
-    try:
-        kwargs = client.connection_pool.connection_kwargs
-    except AttributeError:
-        return repr(client)
-    if kwargs.get("path"):
-        return str(kwargs["path"])
-    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-
-
-def check_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if not name or "{" in name or "}" in name:
-        raise ValueError(f"name must be a non-empty str without braces, got {name!r}")
-    return name
-
-
-def check_int(value: object, name: str, minimum: int = 0) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def check_positive(value: object, name: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of {what}, got {type(value).__name__}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def check_n(n: object) -> int:
-    return check_int(n, "n")
-
-
-def wait_budget(timeout: float | None, ctx: Any) -> float:
-    """Seconds a wait may take: the timeout or the ctx's deadline, whichever comes first."""
-    budget = math.inf if timeout is None else timeout
-    if ctx is not None and ctx.deadline() is not None:
-        budget = min(budget, ctx.deadline() - time.monotonic())
-    return max(budget, 0.0)
+def pause(delay: float, ctx: Any) -> bool:
+    """Sleep ``delay`` seconds in slices (so a delay beyond threading.TIMEOUT_MAX works);
+    True if ``ctx`` ended first."""
+    end = time.monotonic() + delay
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        left = min(left, _SLICE)
+        if ctx is None:
+            time.sleep(left)
+        elif ctx.done().wait(left):
+            return True
 
 
 class _RedisLimiter:
-    """The client, the key and the script; ``_eval`` turns connection failures into errors."""
+    """The client, the key and the script; ``_eval`` turns connection failures into errors;
+    ``_run`` drives an operation of the protocol core (blocking)."""
 
     _kind = ""
     _source = ""
@@ -154,6 +116,29 @@ class _RedisLimiter:
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
 
+    def _run(self, ops: Ops) -> Any:
+        """Run a protocol operation: its script calls and sleeps, blocking."""
+        try:
+            request = next(ops)
+            while True:
+                try:
+                    if type(request) is Sleep:
+                        result: Any = pause(request.seconds, request.ctx)
+                    elif type(request) is Cancel:
+                        result = None
+                        try:
+                            self._eval(*request.args)
+                        except RedisUnavailable:
+                            pass  # best effort: the wait is failing already
+                    else:
+                        result = self._eval(*request)
+                except BaseException as exc:  # noqa: BLE001 - thrown into the operation
+                    request = ops.throw(exc)
+                else:
+                    request = ops.send(result)
+        except StopIteration as stop:
+            return stop.value
+
     def _pack_allow_one(self, *args: object) -> None:
         """Pack ``allow(1)``'s arguments once: the hot path then sends fixed bytes."""
         self._allow_one = self._wire.pack(*args) if self._wire.direct else None
@@ -178,11 +163,12 @@ class _RedisLimiter:
 class RedisReservation:
     """Tokens taken from a RedisTokenBucket now, to be used ``delay()`` seconds from now."""
 
-    __slots__ = ("_act", "_bucket", "_done", "_due", "_gen", "_mine", "_n", "_prev", "_t0", "ok")
+    __slots__ = ("_act", "_bucket", "_done", "_due", "_gen", "_mine", "_myrate", "_n", "_prev", "_t0", "ok")
 
     def __init__(self, bucket: Any, ok: bool, n: int, due_us: float, mine: str | None, act: str,
                  prev: str = "0", gen: int = 0) -> None:
         self._bucket = bucket
+        self._myrate = bucket._rb[0]  # Go: a reservation keeps the rate it was made under
         self._prev = prev
         self._gen = gen
         self.ok = ok
@@ -199,7 +185,7 @@ class RedisReservation:
         return self._n if self.ok else 0
 
     def delay(self) -> float:
-        """Seconds to wait before acting (``inf`` if not ok)."""
+        """Seconds to wait before acting (``inf`` if not ok, or never: rate 0)."""
         if not self.ok:
             return math.inf
         return max(0.0, self._due - (time.monotonic() - self._t0))
@@ -208,7 +194,8 @@ class RedisReservation:
         if not self.ok or self._n == 0 or self._done or self._mine is None:
             return None
         self._done = True
-        return ("cancel", *self._bucket._rb, self._n, self._mine, self._act, self._prev, self._gen)
+        return ("cancel", *self._bucket._rb, self._n, self._mine, self._act, self._prev, self._gen,
+                self._myrate)
 
     def cancel(self) -> None:
         """Give back the tokens not yet claimed by later reservations (Go's rule); idempotent."""
@@ -222,245 +209,93 @@ class RedisReservation:
         return f"<RedisReservation {self._n} tokens, delay {self.delay():.6f} s>"
 
 
-class _TokenBucketParams(_RedisLimiter):
-    _kind = "tb"
-    _source = _lua.TOKEN_BUCKET
-
-    def _setup(self, rate: object, burst: object, local_batch: object) -> None:
-        self._rate = check_positive(rate, "rate", "tokens per second")
-        self._burst = check_int(burst, "burst")
-        if local_batch is not None:
-            check_int(local_batch, "local_batch", 1)
-        self._batch = local_batch
-        self._leased = 0
-        self._rb = (_num(self._rate), _num(self._burst))
-
-    def _set_rb(self) -> None:
-        """New rate/burst: the arguments every call sends, and allow(1)'s packed form."""
-        self._rb = (_num(self._rate), _num(self._burst))
-        self._pack_allow_one(b"allow", *self._rb, 1, 0)
-
-    @property
-    def rate(self) -> float:
-        return self._rate
-
-    @property
-    def burst(self) -> int:
-        return self._burst
-
-    @property
-    def local_batch(self) -> int | None:
-        return self._batch
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._name!r} rate={self._rate}/s burst={self._burst}>"
-
-    def set_rate(self, rate: float) -> None:
-        """Use ``rate`` from now on, keeping the tokens there are (Go's ``SetLimit``).
-
-        The parameters travel with every call: the state in Redis is converted (token count
-        kept, clamped to the burst) by the first decision made with the new ones, so every
-        client sharing the name should switch.  Reservations made before the conversion can
-        no longer be cancelled.
-        """
-        self._rate = check_positive(rate, "rate", "tokens per second")
-        self._set_rb()
-
-    def set_burst(self, burst: int) -> None:
-        """Use ``burst`` from now on; tokens above it are dropped (Go's ``SetBurst``).
-
-        Converted in Redis as for ``set_rate``.
-        """
-        self._burst = check_int(burst, "burst")
-        self._set_rb()
-
-    def _reservation(self, reply: list, n: int) -> RedisReservation:
-        ok = int(reply[0]) == 1
-        due = float(reply[1])
-        if not ok:
-            return RedisReservation(self, False, n, -1.0, None, "0")
-        return RedisReservation(self, True, n, due, reply[2], reply[4], reply[5], int(reply[6]))
-
-    def _too_big(self, n: int) -> None:
-        raise ValueError(f"n must be <= burst ({self._burst}) to ever be granted, got {n}")
-
-
-class RedisTokenBucket(_TokenBucketParams):
+class RedisTokenBucket(TokenBucketCore, _RedisLimiter):
     """A token bucket of ``burst`` tokens refilled at ``rate``/s, shared through Redis (GCRA).
 
     Same decisions as :class:`patterns.ratelimit.TokenBucket` (``allow``/``reserve``/``wait``,
-    Go's reservation rules), taken on the server's clock.  ``rate`` must be finite and > 0.
+    Go's reservation rules), taken on the server's clock, which may step back (a failover, an
+    NTP step): that is time standing still, as in process.  ``rate`` may be 0 (the burst
+    only: the state then has no TTL, nothing refills it) or ``INF`` (everything allowed, with
+    no round trip; going back to a finite rate resumes the state in Redis, which other
+    clients may have used meanwhile).
     """
+
+    _kind = "tb"
+    _source = _lua.TOKEN_BUCKET
+    _reservation_type = RedisReservation
 
     def __init__(self, client: Any, name: str, rate: float, burst: int, *,
                  local_batch: int | None = None) -> None:
         self._setup(rate, burst, local_batch)
-        super().__init__(client, name)
+        _RedisLimiter.__init__(self, client, name)
         self._set_rb()
         self._lease_lock = threading.Lock()
 
+    def _set_rb(self) -> None:
+        TokenBucketCore._set_rb(self)
+        self._pack_allow_one(b"allow", *self._rb, 1, 0)
+
     def allow(self, n: int = 1) -> bool:
         """Take ``n`` tokens if available now; a refusal takes none."""
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._burst:
-            return False
         if self._batch is None:
-            if n == 1 and self._allow_one is not None:
-                return self._allow_one_call() == 1
-            return self._eval(b"allow", *self._rb, n, 0) == 1
+            if n.__class__ is int and n == 1 and self._allow_one is not None and self._burst >= 1 \
+                    and not self._unlimited:
+                return self._allow_one_call() == 1  # the hot path: fixed bytes, one round trip
+            return self._run(self._allow_ops(n))
         with self._lease_lock:
-            if self._leased >= n:
-                self._leased -= n
-                return True
-            reply = self._eval("lease", *self._rb, n, 0, max(self._batch, n))
-            if int(reply[0]) != 1:
-                return False
-            self._leased += int(reply[3]) - n
-            return True
+            return self._run(self._allow_ops(n))
 
     def reserve(self, n: int = 1) -> RedisReservation:
-        """Take ``n`` tokens now, possibly on credit; not ok only when ``n`` exceeds the burst."""
-        n = check_n(n)
-        if n == 0:
-            return RedisReservation(self, True, 0, 0.0, None, "0")
-        if n > self._burst:
-            return RedisReservation(self, False, n, -1.0, None, "0")
-        return self._reservation(self._eval("take", *self._rb, n, -1), n)
+        """Take ``n`` tokens now, possibly on credit; not ok only when ``n`` exceeds the burst
+        (rate 0 and too few tokens: ok, never time to act, as Go)."""
+        return self._run(self._reserve_ops(n))
 
     def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
         """Block until ``n`` tokens are granted (rules of ``TokenBucket.wait``); returns True."""
-        timeout, ctx = check_wait(timeout, ctx)
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._burst:
-            self._too_big(n)
-        budget = wait_budget(timeout, ctx)
-        max_wait = -1 if budget == math.inf else budget * _US
-        res = self._reservation(self._eval("take", *self._rb, n, max_wait), n)
-        if not res.ok:
-            raise TimeoutError(f"wait({n}) would need longer than the timeout or the context's deadline allows")
-        try:
-            delay = res.delay()
-            if delay > 0:
-                if ctx is None:
-                    time.sleep(delay)
-                elif ctx.done().wait(delay):
-                    res.cancel()
-                    raise ctx.err()
-        except BaseException:
-            try:
-                res.cancel()
-            except RedisUnavailable:
-                pass
-            raise
-        return True
+        return self._run(self._wait_ops(n, timeout, ctx))
 
     def tokens(self) -> float:
         """Tokens available now, on the server's clock (negative while on credit)."""
-        return float(self._eval("peek", *self._rb, 0, 0)[2])
+        return self._run(self._tokens_ops())
 
     def retry_after(self, n: int = 1) -> float:
-        """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: n above the burst)."""
-        n = check_n(n)
-        if n == 0:
-            return 0.0
-        if n > self._burst:
-            return math.inf
-        return max(0.0, (n - self.tokens()) / self._rate)
+        """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: never, n above the burst
+        or the rate 0)."""
+        return self._run(self._retry_after_ops(n))
 
 
 # -- windows -------------------------------------------------------------------------------------
 
 
-class _WindowParams(_RedisLimiter):
-    def _setup(self, limit: object, window: object) -> None:
-        self._limit = check_int(limit, "limit")
-        self._window = check_positive(window, "window", "seconds")
-        self._win_us = self._window * _US
-        self._lw = (_num(self._limit), _num(self._win_us))
-
-    @property
-    def limit(self) -> int:
-        return self._limit
-
-    @property
-    def window(self) -> float:
-        return self._window
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._name!r} {self._limit} per {self._window} s>"
-
-    def _too_big(self, n: int) -> None:
-        raise ValueError(f"n must be <= limit ({self._limit}) to ever be admitted, got {n}")
-
-    @staticmethod
-    def _remaining(limit: int, reply: list) -> int:
-        return max(0, math.floor(limit - float(reply[2]) + 1e-9))
-
-
-class _RedisWindow(_WindowParams):
+class _RedisWindow(WindowCore, _RedisLimiter):
     """allow / remaining / reset_after / retry_after / wait over one window script."""
 
     def __init__(self, client: Any, name: str, limit: int, window: float) -> None:
         self._setup(limit, window)
-        super().__init__(client, name)
+        _RedisLimiter.__init__(self, client, name)
         self._pack_allow_one(b"allow", *self._lw, 1)
 
     def allow(self, n: int = 1) -> bool:
         """Admit ``n`` calls if the window has room now; a refusal changes nothing."""
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._limit:
-            return False
-        if n == 1 and self._allow_one is not None:
+        if n.__class__ is int and n == 1 and self._allow_one is not None and self._limit >= 1:
             return self._allow_one_call() == 1
-        return self._eval(b"allow", *self._lw, n) == 1
+        return self._run(self._allow_ops(n))
 
     def remaining(self) -> int:
         """How many more calls would be admitted right now."""
-        return self._remaining(self._limit, self._eval("peek", self._limit, self._win_us, 0))
+        return self._run(self._remaining_ops())
 
     def reset_after(self) -> float:
         """Seconds until nothing admitted so far counts any more."""
-        return float(self._eval("peek", self._limit, self._win_us, 0)[3]) / _US
+        return self._run(self._reset_after_ops())
 
     def retry_after(self, n: int = 1) -> float:
         """Seconds until ``allow(n)`` could succeed (0: now; ``inf``: never)."""
-        n = check_n(n)
-        if n == 0:
-            return 0.0
-        if n > self._limit:
-            return math.inf
-        return float(self._eval("peek", self._limit, self._win_us, n)[1]) / _US
+        return self._run(self._retry_after_ops(n))
 
     def wait(self, n: int = 1, timeout: float | None = None, ctx: Any = None) -> bool:
         """Block until ``n`` calls are admitted (rules of the in-process ``wait``)."""
-        timeout, ctx = check_wait(timeout, ctx)
-        n = check_n(n)
-        if n == 0:
-            return True
-        if n > self._limit:
-            self._too_big(n)
-        budget = wait_budget(timeout, ctx)
-        start = time.monotonic()
-        while True:
-            reply = self._eval("take", self._limit, self._win_us, n)
-            if int(reply[0]) == 1:
-                return True
-            delay = float(reply[1]) / _US
-            if delay > budget - (time.monotonic() - start):
-                raise TimeoutError(
-                    f"wait({n}) would need {delay:.6f} s, longer than the timeout or the "
-                    "context's deadline allows"
-                )
-            if ctx is None:
-                time.sleep(delay)
-            elif ctx.done().wait(delay):
-                raise ctx.err()
+        return self._run(self._wait_ops(n, timeout, ctx))
 
 
 class RedisSlidingWindowLog(_RedisWindow):
