@@ -589,7 +589,7 @@ cdef class TokenBucket:
         try:
             if _pause(res._act - res._now, ctx, self._clock, self._sleep):
                 res.cancel()
-                raise ctx.err()
+                ctx.raise_if_done()
         except BaseException:
             res.cancel()
             raise
@@ -815,9 +815,9 @@ cdef class _Window:
                     "context's deadline allows"
                 )
             if _pause(delay, ctx, self._clock, self._sleep):
-                raise ctx.err()
-            if ctx is not None and ctx.err() is not None:
-                raise ctx.err()
+                ctx.raise_if_done()
+            if ctx is not None:
+                ctx.raise_if_done()
 
 
 @cython.final

@@ -235,7 +235,7 @@ class TokenBucketCore:
             args = res._cancel_args()
             if args is not None:
                 yield Cancel(args)
-            raise ctx.err()
+            ctx.raise_if_done()
         return True
 
     def _tokens_ops(self) -> Ops:
@@ -328,4 +328,4 @@ class WindowCore:
                     "context's deadline allows"
                 )
             if (yield Sleep(delay, ctx)):
-                raise ctx.err()
+                ctx.raise_if_done()
