@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Callable
 
-__all__ = ["SLICE", "TIMEOUT_MAX", "in_main_thread", "wait_until"]
+__all__ = ["SLICE", "TIMEOUT_MAX", "in_main_thread", "join_thread", "wait_until"]
 
 SLICE = 0.1  # the longest main-thread wait in one piece, when a wait asks to be interruptible
 TIMEOUT_MAX = threading.TIMEOUT_MAX
@@ -56,3 +56,15 @@ def wait_until(wait: Callable[[float | None], bool], timeout: float | None, *,
                 return wait(0)  # the deadline passed: one last look, never a negative wait
         if wait(piece):
             return True
+
+
+def join_thread(thread: threading.Thread, timeout: float | None) -> bool:
+    """``thread.join(timeout)`` that Ctrl-C can interrupt in the main thread; True once the
+    thread is not alive (also when it never started: a start() cut short by Ctrl-C)."""
+
+    def piece(seconds: float | None) -> bool:
+        if thread.is_alive():
+            thread.join(seconds)
+        return not thread.is_alive()
+
+    return wait_until(piece, timeout, interruptible=True)

@@ -41,11 +41,11 @@ from _thread import allocate_lock as _allocate_lock
 from typing import Any, Callable
 
 from ._validate import check_timeout
+from ._waiting import SLICE, join_thread
 from .context import Context, background, with_cancel_cause
 
 __all__ = ["Group"]
 
-_SLICE = 0.1  # longest uninterruptible wait: a signal does not always cut a lock wait short (3.13t)
 _FATAL = (KeyboardInterrupt, SystemExit)
 _PENDING, _RUNNING, _ABANDONED = 0, 1, -1  # a task's start state
 
@@ -215,7 +215,7 @@ class Group:
                     return True
                 self._waiters.append(waiter)
             try:
-                wait = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
+                wait = SLICE if deadline is None else min(SLICE, deadline - time.monotonic())
                 if wait <= 0:
                     return False
                 waiter.acquire(True, wait)
@@ -286,8 +286,7 @@ class Group:
         with self._lock:
             threads = list(self._threads)
         for thread in threads:  # an interrupted join leaves the list intact for the next wait()
-            while thread.is_alive():
-                thread.join(_SLICE)
+            join_thread(thread, None)
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
 

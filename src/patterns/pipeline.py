@@ -33,13 +33,13 @@ from ._channel_base import check_ctx
 from ._pool import feed_loop, stage_loop
 from ._semaphore import Semaphore
 from ._validate import check_count, check_timeout
+from ._waiting import join_thread
 from .channel import Channel, ChannelClosed
 from .context import Context, ContextError, background, with_cancel
 
 __all__ = ["Pipeline", "PipelineRun", "fan_in", "fan_out"]
 
 DEFAULT_CAPACITY = 128
-_SLICE = 0.1  # main-thread joins wait in slices so that Ctrl-C lands
 
 
 def _check_capacity(capacity: object) -> int:
@@ -251,15 +251,12 @@ class _Crew:
 
     def join(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        main = threading.current_thread() is threading.main_thread()
         for thread in self._threads:
             if thread is threading.current_thread():
                 continue
-            while thread.is_alive():
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                thread.join(min(_SLICE, left) if left is not None else (_SLICE if main else None))
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not join_thread(thread, left):
+                return False
         return True
 
 

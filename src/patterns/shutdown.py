@@ -49,11 +49,11 @@ from _thread import allocate_lock as _allocate_lock
 from typing import Any, Callable
 
 from ._validate import check_timeout
+from ._waiting import SLICE
 from .context import Context, after_func, background, cause, signal_context
 
 __all__ = ["Shutdown", "ShutdownReport", "StepResult"]
 
-_SLICE = 0.1  # longest uninterruptible wait: a signal does not always cut a lock wait short (3.13t)
 _PHASES = ("stop_ingress", "drain", "close")
 
 
@@ -237,7 +237,7 @@ class Shutdown:
             self._started = True
         if not first:
             while not self._finished:  # checked too: the baton below is best effort
-                if self._baton.acquire(True, _SLICE):
+                if self._baton.acquire(True, SLICE):
                     self._baton.release()  # pass it on to the next waiting caller
             assert self._report is not None
             return self._report
@@ -290,7 +290,7 @@ class Shutdown:
         finish = None if budget is None else began + budget
         done = False
         while not done:
-            wait = _SLICE if finish is None else min(_SLICE, finish - time.monotonic())
+            wait = SLICE if finish is None else min(SLICE, finish - time.monotonic())
             if wait <= 0:
                 break
             done = finished.acquire(True, wait)
@@ -337,7 +337,7 @@ class Shutdown:
             stop_waking = after_func(sctx, woken.release)
             self._log.info("shutdown: waiting for %s", ", ".join(s.name for s in wanted))
             try:
-                while not woken.acquire(True, _SLICE):
+                while not woken.acquire(True, SLICE):
                     pass
             finally:
                 stop_waking()
