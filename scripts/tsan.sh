@@ -16,17 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=.venvs/tsan
 out=build/tsan
 reports="$PWD/$out/reports"
 export PIP_PREFER_BINARY=1 PIP_DISABLE_PIP_VERSION_CHECK=1  # hypothesis' sdist wants Rust
 
-python=$(bash scripts/build-freethreaded-python.sh --tsan | tail -n 1)
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-fi
-py="$PWD/$venv/bin/python"
+# No venv: the instrumented interpreter is a cache of its own, and keeping the build and test
+# tools installed in it (once) saves the minutes that pip and build isolation cost under TSan.
+py=$(bash scripts/build-freethreaded-python.sh --tsan | tail -n 1)
 rm -rf "$out"
 mkdir -p "$out/tooling" "$reports"
 # The tooling (pip, the wheel build) runs on the instrumented interpreter too; what TSan says
@@ -41,7 +37,9 @@ tsan_options() {
 
 echo "tsan: control: a racy extension must be reported" >&2
 cp tests/tsan/racy.c tests/tsan/setup.py tests/tsan/control.py "$out/"
-"$py" -m pip install -q --no-compile setuptools
+# Build and test tools, once; bytecode compilation at install costs minutes under TSan.
+"$py" -c 'import setuptools, Cython, pytest, hypothesis' 2>/dev/null \
+    || "$py" -m pip install -q --no-compile "setuptools>=77" "Cython>=3.1" "pytest>=8" "hypothesis>=6.100"
 (cd "$out" && "$py" setup.py -q build_ext --inplace >build.log 2>&1) \
     || { cat "$out/build.log"; exit 1; }
 set +e
@@ -56,13 +54,11 @@ fi
 echo "tsan: control race reported as expected (exit 66, racy.c named)" >&2
 
 echo "tsan: building and installing ftsync with $python" >&2
-"$py" -m pip wheel -q --no-deps --wheel-dir "$out/wheel" . >"$out/wheel.log" 2>&1 \
+"$py" -m pip wheel -q --no-deps --no-build-isolation --wheel-dir "$out/wheel" . >"$out/wheel.log" 2>&1 \
     || { tail -n 40 "$out/wheel.log"; exit 1; }
 wheel=$(ls "$out"/wheel/ftsync-*.whl)
-# Only what the suites below import (no numpy, matplotlib or clients), and no bytecode
-# compilation at install: under TSan each of those costs minutes.
+# The suites below import nothing else (no numpy, matplotlib or server clients).
 "$py" -m pip install -q --no-compile --force-reinstall --no-deps "$wheel"
-"$py" -m pip install -q --no-compile "pytest>=8" "hypothesis>=6.100"
 # The wheel must carry instrumented code, or a clean run below would prove nothing.
 "$py" - <<'EOF'
 import importlib, subprocess, sys

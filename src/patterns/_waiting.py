@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
-__all__ = ["SLICE", "TIMEOUT_MAX", "in_main_thread", "join_thread", "wait_until"]
+__all__ = ["SLICE", "TIMEOUT_MAX", "in_main_thread", "join_thread", "sleep", "wait_until"]
 
 SLICE = 0.1  # the longest main-thread wait in one piece, when a wait asks to be interruptible
 TIMEOUT_MAX = threading.TIMEOUT_MAX
@@ -68,3 +68,17 @@ def join_thread(thread: threading.Thread, timeout: float | None) -> bool:
         return not thread.is_alive()
 
     return wait_until(piece, timeout, interruptible=True)
+
+
+def _sleep_piece(seconds: float | None) -> bool:
+    time.sleep(seconds)  # a signal handler runs in it (EINTR), so no slicing is needed
+    return False
+
+
+def sleep(seconds: float, ctx: Any = None) -> bool:
+    """Sleep ``seconds`` (any length), or until ``ctx`` is done: True if ``ctx`` ended first."""
+    if ctx is not None:
+        return ctx.done().wait(max(seconds, 0.0))
+    if seconds > 0:
+        wait_until(_sleep_piece, seconds)
+    return False

@@ -27,6 +27,7 @@ import time as _time
 from datetime import timedelta as _timedelta
 
 from .._channel_base import check_wait
+from .._waiting import sleep as _real_sleep
 from ._protocol import wait_budget as _wait_budget  # one home for the Redis twins and these
 
 
@@ -145,11 +146,6 @@ cdef inline double _read_clock(object clock) except? -1.0:
     return float(t)
 
 
-# The longest single sleep of a wait: waits are cut in slices so Ctrl-C lands (3.13t may not
-# interrupt a lock wait) and so a delay beyond threading.TIMEOUT_MAX never raises OverflowError.
-cdef double WAIT_SLICE = 0.1
-
-
 cdef object _sleep_arg(object sleep):
     if sleep is not None and not callable(sleep):
         raise TypeError(f"sleep must be a callable taking seconds, or None, got {_type_name(sleep)}")
@@ -159,25 +155,15 @@ cdef object _sleep_arg(object sleep):
 cdef int _pause(double delay, object ctx, object clock, object sleep) except -1:
     """Wait ``delay`` seconds; 1 if ``ctx`` ended first, else 0.
 
-    Without an injected ``sleep``: real time, in slices of at most WAIT_SLICE, measured on the
-    monotonic clock.  With one: ``sleep(left)`` until ``clock`` has moved ``delay`` on (so a test
-    clock drives the wait), ``ctx`` checked between sleeps.
+    Without an injected ``sleep``: real time (patterns._waiting.sleep: any length, Ctrl-C
+    lands).  With one: ``sleep(left)`` until ``clock`` has moved ``delay`` on (so a test clock
+    drives the wait), ``ctx`` checked between sleeps.
     """
     cdef double end, left
     if delay <= 0:
         return 0
     if sleep is None:
-        end = ftsync_rl_monotonic() + delay
-        while True:
-            left = end - ftsync_rl_monotonic()
-            if left <= 0:
-                return 0
-            if left > WAIT_SLICE:
-                left = WAIT_SLICE
-            if ctx is None:
-                _time.sleep(left)
-            elif ctx.done().wait(left):
-                return 1
+        return 1 if _real_sleep(delay, ctx) else 0
     end = _read_clock(clock) + delay
     while True:
         if ctx is not None and ctx.err() is not None:

@@ -36,6 +36,7 @@ import threading
 import time
 from typing import Any
 
+from .. import _waiting
 from . import _lua
 from ._protocol import Cancel, Ops, Sleep, TokenBucketCore, WindowCore, server_name, check_name
 
@@ -57,7 +58,6 @@ __all__ = [
 
 _US = 1_000_000.0
 _UNAVAILABLE = (_redis.exceptions.ConnectionError, _redis.exceptions.TimeoutError)
-_SLICE = 0.1  # the longest single sleep of a wait: Ctrl-C lands, any delay can be waited
 
 
 class RedisUnavailable(ConnectionError):
@@ -66,21 +66,6 @@ class RedisUnavailable(ConnectionError):
 
 def _sha1(source: str) -> str:
     return hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
-
-
-def pause(delay: float, ctx: Any) -> bool:
-    """Sleep ``delay`` seconds in slices (so a delay beyond threading.TIMEOUT_MAX works);
-    True if ``ctx`` ended first."""
-    end = time.monotonic() + delay
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            return False
-        left = min(left, _SLICE)
-        if ctx is None:
-            time.sleep(left)
-        elif ctx.done().wait(left):
-            return True
 
 
 class _RedisLimiter:
@@ -123,7 +108,7 @@ class _RedisLimiter:
             while True:
                 try:
                     if type(request) is Sleep:
-                        result: Any = pause(request.seconds, request.ctx)
+                        result: Any = _waiting.sleep(request.seconds, request.ctx)
                     elif type(request) is Cancel:
                         result = None
                         try:
