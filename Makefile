@@ -1,10 +1,11 @@
 # ftsync developer commands.  `make test` is the one CI runs (.ci/run calls it).
 #
-#   make test      C core under sanitizers, then the suite on this Python and on free-threaded 3.13t
+#   make test      C core under sanitizers, the suite on this Python, stubtest, docs, the suite on 3.13t
 #   make servers   install redis-server and etcd (Debian packages) when they are missing
 #   make docs      build the mkdocs site (API reference from the installed package's docstrings)
 #   make test-gil  the suite on $(PYTHON) only (against the built, repaired wheel)
 #   make test-ft   the suite on free-threaded 3.13t with PYTHON_GIL=0 (builds CPython once, cached)
+#   make stubtest  the .pyi stubs against the installed extensions (mypy.stubtest; after test-gil)
 #   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
 #   make bench     pytest-benchmark comparisons with the peer libraries
 
@@ -16,9 +17,9 @@ CORE_TEST := csrc/tests/test_atomic_core.c csrc/ftsync_atomic.c
 CBUILD := csrc/tests/build
 CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
 
-.PHONY: test test-gil test-ft csan servers docs bench clean
+.PHONY: test test-gil test-ft stubtest csan servers docs bench clean
 
-test: csan servers test-gil docs test-ft
+test: csan servers test-gil stubtest docs test-ft
 
 # The Redis and etcd tests run real servers; the fixtures start them on free loopback ports.
 SERVER_PACKAGES := redis-server etcd-server
@@ -68,3 +69,10 @@ bench: $(VENVS)/gil/bin/python
 
 clean:
 	rm -rf build dist $(CBUILD) src/*.egg-info src/atomics/_native.c src/patterns/_*.c
+
+# The stubs (.pyi) against the built extensions and views.py, in the environment test-gil
+# installed the wheel into; tests/typing/stubtest-allowlist.txt says why each entry is there.
+STUBTEST_MODULES := atomics._native atomics.views patterns._channel patterns._parking patterns._pool \
+	patterns._semaphore patterns.ratelimit._local
+stubtest: $(VENVS)/gil/bin/python
+	$< -m mypy.stubtest --allowlist tests/typing/stubtest-allowlist.txt $(STUBTEST_MODULES)

@@ -3,6 +3,8 @@
 from fractions import Fraction
 from typing import Any, Callable, ClassVar, SupportsIndex, TypeAlias, final
 
+from typing_extensions import disjoint_base
+
 INT64_LOCK_FREE: bool
 BOOL_LOCK_FREE: bool
 CELL_SIZE: int
@@ -10,6 +12,7 @@ CELL_SIZE: int
 # What the ordering operators accept: the numbers an int orders against, and other atomics.
 _Comparable: TypeAlias = int | float | Fraction | AtomicInt64 | AtomicBool | AtomicCounter
 
+@disjoint_base
 class AtomicInt64:
     def __init__(self, value: SupportsIndex = 0) -> None: ...
     def load(self) -> int: ...
@@ -49,6 +52,7 @@ class AtomicInt64:
     def __copy__(self) -> AtomicInt64: ...
     def __deepcopy__(self, memo: Any) -> AtomicInt64: ...
 
+@disjoint_base
 class AtomicBool:
     def __init__(self, value: object = False) -> None: ...
     def load(self) -> bool: ...

@@ -61,11 +61,13 @@ def control() -> bool:
         sem.release()
         weighted.acquire(3)
         weighted.release(3)
+        with sem as entered:  # __enter__ returns the semaphore itself (stubs once said bool)
+            same: Semaphore = entered
         with Group(timed) as group:
             group.go(square, 2)
     cancel()
     bucket = TokenBucket(10.0, 5)
-    return acquired and bucket.allow()
+    return acquired and bucket.allow() and same is sem
 
 
 # -- every other public name, each used where its type shows (test_typing.py also checks that
