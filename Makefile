@@ -49,9 +49,14 @@ test-ft: $(VENVS)/ft/bin/python
 	wheel=$$(bash scripts/install-wheel.sh $(VENVS)/ft | tail -n 1) && \
 		FTSYNC_EXPECT_WHEEL=$$wheel PYTHON_GIL=0 $< -m pytest
 
-# The API reference is read from the package installed by test-gil (the compiled classes'
-# docstrings live in the extension modules); --strict turns any broken reference into an error.
+# The API reference is read from the installed package (the compiled classes' docstrings live
+# in the extension modules): the one test-gil installed, else the wheel is built and installed
+# here, so that `make docs` works from a fresh checkout.  --strict turns any broken reference
+# into an error.
+INSTALLED_GIL = $(VENVS)/gil/bin/python -c "import atomics._native, patterns, mypy" 2>/dev/null \
+	|| bash scripts/install-wheel.sh $(VENVS)/gil
 docs: $(VENVS)/gil/bin/python
+	$(INSTALLED_GIL)
 	$< $(PIP_INSTALL) "mkdocs>=1.6" "mkdocstrings[python]>=0.26"  # the docs extra, without reinstalling ftsync
 	$< -m mkdocs build --strict --site-dir build/site
 
@@ -75,4 +80,5 @@ clean:
 STUBTEST_MODULES := atomics._native atomics.views patterns._channel patterns._parking patterns._pool \
 	patterns._semaphore patterns.ratelimit._local
 stubtest: $(VENVS)/gil/bin/python
+	$(INSTALLED_GIL)
 	$< -m mypy.stubtest --allowlist tests/typing/stubtest-allowlist.txt $(STUBTEST_MODULES)

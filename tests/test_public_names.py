@@ -14,6 +14,8 @@ PUBLIC_MODULES = [
     "patterns.ratelimit.decorator", "patterns.ratelimit.keyed",
     "patterns.dlock", "patterns.dlock.aio", "patterns.dlock.etcd", "patterns.dlock.fencing",
     "patterns.dlock.memory", "patterns.dlock.redis", "patterns.dlock.redlock", "patterns.dlock.url",
+    "patterns.dlock.aio.etcd", "patterns.dlock.aio.memory", "patterns.dlock.aio.redis",
+    "patterns.dlock.aio.redlock", "patterns.dlock.aio.url",
 ]
 # The distributed-lock exceptions are set by that module's own work (not checked here yet).
 CHECKED_ELSEWHERE = ("patterns.dlock",)
@@ -25,6 +27,32 @@ def _import(name):
     except ImportError as exc:  # atomics.views on free-threaded 3.13 (no cffi there)
         assert name == "atomics.views" and "cffi" in str(exc), exc
         return None
+
+
+def _is_public(path):
+    return not any(part.startswith("_") for part in path.split("."))
+
+
+def public_homes():
+    """{public object: its one documented path}: the module that defines it when that module
+    is public, else the most specific public module exporting it (``patterns.dlock.LockError``)."""
+    exporters = {}
+    for name in PUBLIC_MODULES:
+        module = _import(name)
+        for attr in getattr(module, "__all__", ()):
+            if attr.startswith("__"):
+                continue  # __version__
+            obj = getattr(module, attr)
+            exporters.setdefault(id(obj), (obj, attr, []))[2].append(name)
+    homes = {}
+    for obj, attr, modules in exporters.values():
+        defined = getattr(obj, "__module__", None)
+        if isinstance(obj, type) or callable(obj):
+            home = defined if defined in modules and _is_public(defined) else max(modules, key=len)
+        else:  # a constant or an instance (INF, default_checker): where it is exported
+            home = max(modules, key=len)
+        homes[f"{home}.{attr}"] = modules
+    return homes
 
 
 def public_exceptions():
