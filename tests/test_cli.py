@@ -156,6 +156,20 @@ def test_ctrl_c_prints_what_was_measured_and_exits_130():
     assert "interrupted" in err and "made so far" in err and "Traceback" not in err
 
 
+def test_ctrl_c_with_json_prints_valid_json_marked_incomplete():
+    proc = _start_bench("--threads", "1", "--rounds", "3", "--only", "counters,channels", "--json")
+    try:
+        _wait_for_step(proc, 2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    report = json.loads(out)
+    assert report["incomplete"] == "interrupted"
+    assert report["results"] and report["results"][0]["contender"] == "AtomicInt64.inc()"
+
+
 FOREIGN_ATOMICS = '''"""Stands in for another distribution that installs a package named 'atomics'."""
 
 def atomic(width, atype):
