@@ -1,10 +1,11 @@
 # ftsync developer commands.  `make test` is the one CI runs (.ci/run calls it).
 #
-#   make test      C core under sanitizers, then the suite on this Python and on free-threaded 3.13t
+#   make test      C core under sanitizers, the suite on this Python, stubtest, docs, the suite on 3.13t
 #   make servers   install redis-server and etcd (Debian packages) when they are missing
 #   make docs      build the mkdocs site (API reference from the installed package's docstrings)
 #   make test-gil  the suite on $(PYTHON) only (against the built, repaired wheel)
 #   make test-ft   the suite on free-threaded 3.13t with PYTHON_GIL=0 (builds CPython once, cached)
+#   make stubtest  the .pyi stubs against the installed extensions (mypy.stubtest; after test-gil)
 #   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
 #   make tsan      the concurrency suites under ThreadSanitizer on a free-threaded 3.13t (built once,
 #                  cached); any report fails (scripts/tsan.sh)
@@ -18,9 +19,9 @@ CORE_TEST := csrc/tests/test_atomic_core.c csrc/ftsync_atomic.c
 CBUILD := csrc/tests/build
 CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
 
-.PHONY: test test-gil test-ft tsan csan servers docs bench clean
+.PHONY: test test-gil test-ft stubtest tsan csan servers docs bench clean
 
-test: csan servers test-gil docs test-ft tsan
+test: csan servers test-gil stubtest docs test-ft tsan
 
 # The Redis and etcd tests run real servers; the fixtures start them on free loopback ports.
 SERVER_PACKAGES := redis-server etcd-server
@@ -50,9 +51,14 @@ test-ft: $(VENVS)/ft/bin/python
 	wheel=$$(bash scripts/install-wheel.sh $(VENVS)/ft | tail -n 1) && \
 		FTSYNC_EXPECT_WHEEL=$$wheel PYTHON_GIL=0 $< -m pytest
 
-# The API reference is read from the package installed by test-gil (the compiled classes'
-# docstrings live in the extension modules); --strict turns any broken reference into an error.
+# The API reference is read from the installed package (the compiled classes' docstrings live
+# in the extension modules): the one test-gil installed, else the wheel is built and installed
+# here, so that `make docs` works from a fresh checkout.  --strict turns any broken reference
+# into an error.
+INSTALLED_GIL = $(VENVS)/gil/bin/python -c "import atomics._native, patterns, mypy" 2>/dev/null \
+	|| bash scripts/install-wheel.sh $(VENVS)/gil
 docs: $(VENVS)/gil/bin/python
+	$(INSTALLED_GIL)
 	$< $(PIP_INSTALL) "mkdocs>=1.6" "mkdocstrings[python]>=0.26"  # the docs extra, without reinstalling ftsync
 	$< -m mkdocs build --strict --site-dir build/site
 
@@ -74,3 +80,11 @@ bench: $(VENVS)/gil/bin/python
 
 clean:
 	rm -rf build dist $(CBUILD) src/*.egg-info src/atomics/_native.c src/patterns/_*.c
+
+# The stubs (.pyi) against the built extensions and views.py, in the environment test-gil
+# installed the wheel into; tests/typing/stubtest-allowlist.txt says why each entry is there.
+STUBTEST_MODULES := atomics._native atomics.views patterns._channel patterns._parking patterns._pool \
+	patterns._semaphore patterns.ratelimit._local
+stubtest: $(VENVS)/gil/bin/python
+	$(INSTALLED_GIL)
+	$< -m mypy.stubtest --allowlist tests/typing/stubtest-allowlist.txt $(STUBTEST_MODULES)

@@ -10,7 +10,6 @@ import sys
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
-from setuptools.command.build_py import build_py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "packaging"))
 from pep517_backend._cffi_support import CFFI_REQUIREMENT, cffi_supported  # noqa: E402
@@ -33,14 +32,6 @@ class BuildExt(build_ext):
                 extra = CYTHON_GCC_FLAGS if ext.name in CYTHON_MODULES else []
                 ext.extra_compile_args = GCC_FLAGS + extra + ext.extra_compile_args
         super().build_extensions()
-
-
-class BuildPy(build_py):
-    """Leave the cffi build script out of the wheel: it is needed only to build."""
-
-    def find_package_modules(self, package, package_dir):
-        modules = super().find_package_modules(package, package_dir)
-        return [m for m in modules if (m[0], m[1]) != ("atomics", "_cffi_build")]
 
 
 CYTHON_EXTENSIONS = [
@@ -97,13 +88,13 @@ extra = {}
 if cffi_supported():
     extra["install_requires"] = [CFFI_REQUIREMENT]
     if cffi_installed():
-        extra["cffi_modules"] = ["src/atomics/_cffi_build.py:ffibuilder"]
+        extra["cffi_modules"] = ["packaging/atomics_cffi_build.py:ffibuilder"]
 
 setup(
     ext_modules=cythonize(
         CYTHON_EXTENSIONS,
         compiler_directives={"language_level": 3, "freethreading_compatible": True},
     ),
-    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
+    cmdclass={"build_ext": BuildExt},
     **extra,
 )

@@ -1,6 +1,6 @@
 /*
  * ftsync_atomic_api.h: the exported functions of ftsync_atomic.c.  This file is also the cffi
- * cdef (atomics/_cffi_build.py reads it), so it holds plain declarations only: no macros,
+ * cdef (packaging/atomics_cffi_build.py reads it), so it holds plain declarations only: no macros,
  * no includes, no _Atomic.  `p` is a base address and `i` an element index into it.
  */
 int ftsync_load_order_valid(int order);

@@ -1,6 +1,10 @@
 """AtomicCounter: striped adds, handles, reset, and counts of dropped handles."""
 
+import copy
 import gc
+import operator
+import pickle
+import weakref
 
 import pytest
 
@@ -90,3 +94,55 @@ def test_handle_cannot_be_made_directly():
 
 def test_cells_fill_whole_cache_lines():
     assert CELL_SIZE % 64 == 0
+
+
+def test_initial_value():
+    assert AtomicCounter().value() == 0
+    c = AtomicCounter(100)
+    c.inc()
+    c.handle().add(5)
+    assert c.value() == 106 and AtomicCounter(value=-3).value() == -3
+    assert c.reset() == 106 and c.value() == 0
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, message",
+    [
+        ((100,), {"start": 5}, TypeError, "start"),
+        ((1, 2), {}, TypeError, "positional argument"),
+        (("5",), {}, TypeError, "value must be an integer, not str"),
+        ((2**63,), {}, OverflowError, "value="),
+    ],
+)
+def test_bad_constructor_arguments_are_rejected(args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        AtomicCounter(*args, **kwargs)
+
+
+def test_behaves_like_the_int_it_holds():
+    c = AtomicCounter(41)
+    c.inc()
+    assert int(c) == 42 and operator.index(c) == 42 and bool(c) and not AtomicCounter()
+    assert c == 42 and 42 == c and c != 41 and c < 43 and c >= 42 and c == 42.0
+    assert format(c, "d") == "42" and f"{c:04}" == "0042" and f"{c}" == "42"
+    assert repr(c) == "AtomicCounter(42)"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(c)
+
+
+def test_pickle_and_copy_take_the_current_value():
+    c = AtomicCounter()
+    c.add(9)
+    for other in (pickle.loads(pickle.dumps(c)), copy.copy(c), copy.deepcopy(c)):
+        assert type(other) is AtomicCounter and other.value() == 9 and other is not c
+        other.inc()
+        assert c.value() == 9
+
+
+def test_weak_reference():
+    c = AtomicCounter()
+    ref = weakref.ref(c)
+    assert ref() is c
+    del c
+    gc.collect()
+    assert ref() is None

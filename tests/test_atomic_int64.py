@@ -175,6 +175,37 @@ def test_comparisons_with_ints_and_atomics():
         a < "6"  # noqa: B015
 
 
+def test_comparisons_with_floats_and_other_numbers_follow_int():
+    from fractions import Fraction
+
+    a = AtomicInt64(5)
+    assert a == 5.0 and 5.0 == a and a < 5.5 and a > 4.5
+    assert a == Fraction(5) and a < Fraction(11, 2)
+    assert (a == 5.5) is False
+
+
+def test_format_reads_like_an_int():
+    a = AtomicInt64(255)
+    assert format(a, "d") == "255" and format(a, "x") == "ff" and f"{a:>6}" == "   255"
+    assert f"{a}" == "255" and format(a, "") == "255"
+    assert f"{AtomicInt64(-1234567):,}" == "-1,234,567"
+    with pytest.raises(ValueError):
+        format(a, "q")
+
+
+def test_weak_reference():
+    import weakref
+
+    a = AtomicInt64(1)
+    ref = weakref.ref(a)
+    assert ref() is a
+    del a
+    import gc
+
+    gc.collect()
+    assert ref() is None
+
+
 def test_unhashable():
     with pytest.raises(TypeError, match="unhashable"):
         hash(AtomicInt64(1))

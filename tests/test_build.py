@@ -74,7 +74,12 @@ def test_the_suite_runs_against_the_installed_manylinux_wheel():
 
 
 def test_cffi_build_script_is_not_installed():
+    from importlib.metadata import distribution
+
     assert importlib.util.find_spec("atomics._cffi_build") is None
+    assert importlib.util.find_spec("atomics_cffi_build") is None
+    files = [str(f) for f in distribution("ftsync").files or ()]
+    assert not [f for f in files if "cffi_build" in f], files  # the wheel's RECORD
 
 
 def test_native_module_is_compiled():

@@ -12,10 +12,3 @@ def cffi_supported() -> bool:
     free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     return not (free_threaded and sys.version_info < (3, 14))
 
-
-def cffi_unsupported_reason() -> str:
-    """Why cffi (and so ``atomics.views``) is missing on this interpreter, for error messages."""
-    return (
-        f"cffi does not support free-threaded Python {sys.version_info.major}."
-        f"{sys.version_info.minor} (cffi 2.x supports free threading from 3.14t)"
-    )

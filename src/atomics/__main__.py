@@ -1,8 +1,8 @@
 """``python -m atomics``: the build facts, then a short counter benchmark.
 
 The benchmark is a quick sanity check of this machine and interpreter, single-threaded
-ns/call and multi-threaded totals; the side-by-side comparisons with peer libraries live in
-benchmarks/ (pytest-benchmark).
+ns/call and multi-threaded totals.  For the side-by-side comparisons with the stdlib and peer
+libraries at 1..N threads, run ``ftsync bench``.
 """
 
 import argparse
@@ -14,7 +14,18 @@ import threading
 import time
 
 import atomics
-from atomics import AtomicCounter, AtomicInt64, _native
+
+if getattr(getattr(atomics, "AtomicInt64", None), "__module__", "") != "atomics._native":
+    # Another distribution's package of the same import name replaced ftsync's atomics/__init__
+    # (patterns._atomics_check says the same for ftsync bench and import patterns).
+    sys.exit(
+        f"python -m atomics: the 'atomics' module imported from {atomics.__file__} is not ftsync's: "
+        "another distribution (such as the one named 'atomics') installs a package under the same "
+        "import name and has replaced ftsync's.  To repair: pip uninstall atomics ftsync, then "
+        "pip install ftsync (or use a separate virtual environment for the other package)."
+    )
+
+from atomics import AtomicCounter, AtomicInt64, _native  # noqa: E402
 
 
 def build_facts():
@@ -139,6 +150,7 @@ def main(argv=None):
     for name, make_worker in _scaling_cases():
         rates = [_threads_total(n, calls // 2, make_worker) / 1e6 for n in thread_counts]
         print(f"  {name:<32}" + "".join(f"{r:9.1f}" for r in rates))
+    print("\nside by side with the stdlib and peer libraries at 1..N threads: ftsync bench")
     return 0
 
 

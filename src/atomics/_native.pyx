@@ -12,7 +12,6 @@ argument (TypeError, OverflowError) never leaves a half-applied change.
 cimport cython
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.number cimport PyIndex_Check, PyNumber_Index
-from cpython.object cimport PyObject_RichCompare
 from libc.stdint cimport int64_t, uint64_t
 
 from os import cpu_count as _cpu_count
@@ -78,6 +77,25 @@ cdef inline int64_t _int64(object value, str name) except? -1:
     return result
 
 
+# Comparison operator names by Cython's ``op`` code (Py_LT .. Py_GE) and their reflections.
+_OP_NAMES = ("__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__")
+_REFLECTED = ("__gt__", "__ge__", "__eq__", "__ne__", "__lt__", "__le__")
+
+
+cdef object _compare(object value, object other, int op):
+    """Compare the plain ``value`` an atomic holds with ``other`` as ``value <op> other`` would.
+
+    Other atomics are unwrapped first.  NotImplemented is passed on, so comparing with an
+    unrelated type fails (or, for ==, falls back to identity) naming the atomic's own type.
+    """
+    if isinstance(other, (AtomicInt64, AtomicBool, AtomicCounter)):
+        other = other.__index__()
+    result = getattr(value, _OP_NAMES[op])(other)
+    if result is NotImplemented:
+        result = getattr(other, _REFLECTED[op])(value)
+    return result
+
+
 #: True when 64-bit atomics compile to lock-free instructions (the build fails otherwise).
 INT64_LOCK_FREE = ATOMIC_LLONG_LOCK_FREE == 2
 BOOL_LOCK_FREE = ATOMIC_BOOL_LOCK_FREE == 2
@@ -91,11 +109,16 @@ cdef class AtomicInt64:
     All operations are sequentially consistent.  Arithmetic wraps in two's complement, as in C
     and Go: ``AtomicInt64(2**63 - 1).inc() == -2**63``.  Arguments must be integers (objects
     with ``__index__`` are accepted) within int64, else TypeError / OverflowError is raised and
-    the value is left unchanged.  Equal values do not make equal hashes of a mutable object, so
-    instances are unhashable.
+    the value is left unchanged.
+
+    An instance behaves like the int it holds: ``int()``, ``operator.index()``, ``bool()``,
+    ``format()`` and comparisons (``==``, ``<``, ... with ints, floats and other atomics) all
+    read the current value.  Equal values do not make equal hashes of a mutable object, so
+    instances are unhashable.  Instances can be weakly referenced.
     """
 
     cdef ftsync_atomic_i64 _value
+    cdef object __weakref__
 
     def __init__(self, value=0):
         cdef int64_t c_value = _int64(value, "value")
@@ -209,15 +232,14 @@ cdef class AtomicInt64:
     def __bool__(self):
         return ftsync_i64_load(&self._value) != 0
 
+    def __format__(self, spec):
+        return format(ftsync_i64_load(&self._value), spec)
+
     def __repr__(self):
         return f"{type(self).__name__}({ftsync_i64_load(&self._value)})"
 
     def __richcmp__(self, other, int op):
-        if isinstance(other, AtomicInt64):
-            other = (<AtomicInt64>other).load()
-        elif not isinstance(other, int):
-            return NotImplemented
-        return PyObject_RichCompare(ftsync_i64_load(&self._value), other, op)
+        return _compare(ftsync_i64_load(&self._value), other, op)
 
     __hash__ = None
 
@@ -261,9 +283,14 @@ cdef class AtomicBool:
 
     Values are taken by truth value, like ``bool(value)``.  All operations are sequentially
     consistent, so ``test_and_set()`` / ``clear()`` make a correct (if spinning) lock.
+
+    An instance behaves like the bool it holds: ``bool()``, ``int()``, ``operator.index()``,
+    ``format()`` and comparisons (``AtomicBool(True) == True``, ``== 1``) read the current
+    value.  Like AtomicInt64 it is mutable, so unhashable.  Instances can be weakly referenced.
     """
 
     cdef ftsync_atomic_bool _value
+    cdef object __weakref__
 
     def __init__(self, bint value=False):
         ftsync_bool_store(&self._value, value)
@@ -296,8 +323,22 @@ cdef class AtomicBool:
     def __bool__(self):
         return ftsync_bool_load(&self._value)
 
+    def __int__(self):
+        return 1 if ftsync_bool_load(&self._value) else 0
+
+    def __index__(self):
+        return 1 if ftsync_bool_load(&self._value) else 0
+
+    def __format__(self, spec):
+        return format(True if ftsync_bool_load(&self._value) else False, spec)
+
     def __repr__(self):
         return f"{type(self).__name__}({ftsync_bool_load(&self._value)})"
+
+    def __richcmp__(self, other, int op):
+        return _compare(True if ftsync_bool_load(&self._value) else False, other, op)
+
+    __hash__ = None
 
     def __reduce__(self):
         return type(self), (ftsync_bool_load(&self._value),)
@@ -327,6 +368,10 @@ cdef class AtomicCounter:
     For the fastest path give each thread its own ``handle()``: ``h.inc()`` touches only that
     handle's cell, never shared memory.  ``value()`` while others add is a moment's sum, not a
     snapshot; once the adders stop it is exact, including the counts of dropped handles.
+
+    ``AtomicCounter(value)`` starts the count at ``value`` (default 0).  Like AtomicInt64 it
+    behaves like the int it holds: ``int()``, ``operator.index()``, ``bool()``, ``format()``
+    and comparisons read ``value()``; it is unhashable and can be weakly referenced.
     """
 
     cdef ftsync_atomic_i64 _base      # folded-in counts of dropped handles and resets
@@ -334,13 +379,18 @@ cdef class AtomicCounter:
     cdef size_t _mask
     cdef ftsync_cell *_handles        # head of the list of live handle cells
     cdef cython.pymutex _handles_lock
+    cdef object __weakref__
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
         cdef size_t stripes = _default_stripes()
         self._stripes = ftsync_cells_new(stripes)
         if self._stripes == NULL:
             raise MemoryError()
         self._mask = stripes - 1
+
+    def __init__(self, value=0):
+        cdef int64_t c_value = _int64(value, "value")
+        ftsync_i64_store(&self._base, c_value)
 
     def __dealloc__(self):
         ftsync_cells_free(self._stripes)
@@ -419,8 +469,25 @@ cdef class AtomicCounter:
     def __int__(self):
         return self.value()
 
+    def __index__(self):
+        return self.value()
+
+    def __bool__(self):
+        return self.value() != 0
+
+    def __format__(self, spec):
+        return format(self.value(), spec)
+
     def __repr__(self):
         return f"AtomicCounter({self.value()})"
+
+    def __richcmp__(self, other, int op):
+        return _compare(self.value(), other, op)
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return type(self), (self.value(),)
 
 
 @cython.final

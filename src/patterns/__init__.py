@@ -14,6 +14,7 @@
   explicitly (its clients are optional extras).
 """
 
+from . import _atomics_check  # noqa: F401  (first: says so when another 'atomics' replaced ours)
 from .channel import Channel, ChannelClosed, Recv, Selected, Send, select
 from .context import (
     Canceled,

@@ -23,7 +23,7 @@ from .channel import Channel
 from .pool import WorkerPool
 from .ratelimit import TokenBucket
 
-__all__ = ["COMPARISONS", "Comparison", "Contender", "Row", "run_comparisons"]
+__all__ = ["COMPARISONS", "Comparison", "Contender", "Row", "add_ratios", "run_comparisons"]
 
 Runner = Callable[[int, int], "tuple[float, bool]"]
 
@@ -67,7 +67,8 @@ def _together(threads: int, body: Callable[[int], None]) -> float:
         start.wait()
         body(index)
 
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    # daemon: after Ctrl-C the command prints what it has and exits without waiting for them
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
     for w in workers:
         w.start()
     start.wait()
@@ -238,7 +239,7 @@ def _channel(make: Callable[[], Any], send_name: str, recv_name: str) -> Runner:
                 n += 1
             counts[index] = n
 
-        consumers = [threading.Thread(target=consume, args=(i,)) for i in range(threads)]
+        consumers = [threading.Thread(target=consume, args=(i,), daemon=True) for i in range(threads)]
         for c in consumers:
             c.start()
         start.wait()
@@ -266,10 +267,17 @@ COMPARISONS = {"counters": COUNTERS, "limiters": LIMITERS, "pools": POOLS, "chan
 
 
 def run_comparisons(names: list[str], thread_counts: list[int], *, rounds: int, quick: bool,
-                    progress: Callable[[str], None] = lambda line: None) -> tuple[list[Row], list[str]]:
-    """Run the named comparisons at every thread count; the rows, and the peers left out."""
-    rows: list[Row] = []
-    missing: list[str] = []
+                    progress: Callable[[str], None] = lambda line: None,
+                    rows: list[Row] | None = None, missing: list[str] | None = None,
+                    ) -> tuple[list[Row], list[str]]:
+    """Run the named comparisons at every thread count; the rows, and the peers left out.
+
+    Each row is appended to ``rows`` (a new list by default) as soon as it is measured, so a
+    caller that passes its own lists keeps what was measured (and which peers were left out)
+    when a later step fails or is interrupted; ``add_ratios(rows)`` then fills in the ratios.
+    """
+    rows = [] if rows is None else rows
+    missing = [] if missing is None else missing
     plan: list[tuple[Comparison, Contender, Runner]] = []
     for name in names:
         comparison = COMPARISONS[name]
@@ -292,12 +300,17 @@ def run_comparisons(names: list[str], thread_counts: list[int], *, rounds: int, 
                 exact = exact and ok
             rows.append(Row(comparison.name, contender.label, contender.ours, threads,
                             work / min(times), exact, rounds=[round(t, 6) for t in times]))
+    add_ratios(rows)
+    return rows, missing
+
+
+def add_ratios(rows: list[Row]) -> None:
+    """Set each row's ratio to its comparison's baseline at the same thread count, if measured."""
     for row in rows:
         base = next((r for r in rows if r.comparison == row.comparison and r.threads == row.threads
                      and r.contender == COMPARISONS_BY_NAME[row.comparison].baseline), None)
         if base is not None and base.per_second > 0:
             row.ratio = row.per_second / base.per_second
-    return rows, missing
 
 
 COMPARISONS_BY_NAME = {c.name: c for c in COMPARISONS.values()}

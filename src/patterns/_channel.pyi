@@ -1,9 +1,12 @@
 # Stub for the compiled Channel (patterns._channel); the pure-Python twin has the same API.
 from typing import Any, Iterator
 
+from typing_extensions import disjoint_base
+
 from ._channel_base import Recv, Selected, Send
 from .context import Context
 
+@disjoint_base
 class Channel:
     def __init__(self, capacity: int = 0) -> None: ...
     @property

@@ -1,18 +1,19 @@
 # Stub for WorkerPool's compiled core (patterns._pool); internal, used by pool.py and pipeline.py.
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, final
 
 from ._future import Future
 from .context import Context
 
 def takes_ctx(fn: Callable[..., Any]) -> bool: ...
 
+@final
 class PoolCore:
     threads: list[threading.Thread]
-    def __init__(
-        self, workers: int, slots: Any, future_type: type[Future], ctx: Context, pass_ctx: bool, name: str,
+    def __new__(
+        cls, workers: int, slots: Any, future_type: type[Future], ctx: Context, pass_ctx: bool, name: str,
         on_end: Callable[[], None] | None = None,
-    ) -> None: ...
+    ) -> PoolCore: ...
     @property
     def closed(self) -> bool: ...
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future: ...

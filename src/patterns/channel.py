@@ -29,3 +29,8 @@ else:
         from ._channel_py import Channel, select
 
 __all__ = ["Channel", "ChannelClosed", "Recv", "Selected", "Send", "select"]
+
+# Tracebacks, reprs and the API docs name the public home, not the private defining module.
+for _public in (ChannelClosed, Recv, Selected, Send):
+    _public.__module__ = __name__
+del _public

@@ -23,6 +23,8 @@ extra (httpx).  Clients are imported only when the lock kind is used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._base import DistributedLock
 from ._errors import (
     LockConnectionError,
@@ -54,6 +56,13 @@ __all__ = [
     "StaleToken",
     "lock_from_url",
 ]
+
+if TYPE_CHECKING:  # checkers see the real types; at runtime __getattr__ imports on first use
+    from .etcd import EtcdLock, EtcdSession
+    from .fencing import FencedResource
+    from .redis import RedisLock
+    from .redlock import Redlock
+    from .url import lock_from_url
 
 _LAZY = {
     "RedisLock": ".redis",

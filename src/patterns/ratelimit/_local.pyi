@@ -1,5 +1,7 @@
 import datetime
-from typing import Callable
+from typing import Callable, final
+
+from typing_extensions import disjoint_base
 
 from ..context import Context
 
@@ -10,6 +12,7 @@ _Sleep = Callable[[float], object] | None
 
 def every(interval: float | datetime.timedelta) -> float: ...
 
+@final
 class Reservation:
     @property
     def ok(self) -> bool: ...
@@ -20,6 +23,7 @@ class Reservation:
     def delay(self) -> float: ...
     def cancel(self) -> None: ...
 
+@final
 class TokenBucket:
     def __init__(self, rate: float, burst: int, *, clock: _Clock = None, sleep: _Sleep = None) -> None: ...
     def allow(self, n: int = 1) -> bool: ...
@@ -34,6 +38,7 @@ class TokenBucket:
     def set_rate(self, rate: float) -> None: ...
     def set_burst(self, burst: int) -> None: ...
 
+@disjoint_base
 class _Window:
     @property
     def limit(self) -> int: ...
@@ -45,11 +50,14 @@ class _Window:
     def retry_after(self, n: int = 1) -> float: ...
     def wait(self, n: int = 1, timeout: float | None = None, ctx: Context | None = None) -> bool: ...
 
+@final
 class SlidingWindowLog(_Window):
     def __init__(self, limit: int, window: float, *, clock: _Clock = None, sleep: _Sleep = None) -> None: ...
 
+@final
 class SlidingWindowCounter(_Window):
     def __init__(self, limit: int, window: float, *, clock: _Clock = None, sleep: _Sleep = None) -> None: ...
 
+@final
 class FixedWindow(_Window):
     def __init__(self, limit: int, window: float, *, clock: _Clock = None, sleep: _Sleep = None) -> None: ...

@@ -8,6 +8,8 @@ Errors are those of :mod:`patterns.dlock`.  A lock object belongs to one event l
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_attributes as _lazy_attributes
 from ._base import AsyncDistributedLock
 from .memory import AsyncMemoryLock
@@ -21,6 +23,12 @@ __all__ = [
     "AsyncRedlock",
     "lock_from_url",
 ]
+
+if TYPE_CHECKING:  # checkers see the real types; at runtime __getattr__ imports on first use
+    from .etcd import AsyncEtcdLock, AsyncEtcdSession
+    from .redis import AsyncRedisLock
+    from .redlock import AsyncRedlock
+    from .url import lock_from_url
 
 _LAZY = {
     "AsyncRedisLock": ".redis",

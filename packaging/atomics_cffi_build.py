@@ -1,6 +1,7 @@
 """cffi builder for ``atomics._cffi``: the C core as functions over raw addresses.
 
-Used at build time only (``cffi_modules`` in setup.py); the wheel does not carry it.
+Used at build time only (``cffi_modules`` in setup.py).  It lives outside the package, in
+packaging/, so the wheel cannot carry it; the sdist does (MANIFEST.in grafts packaging/).
 Out-of-line API mode: the C compiler sees the real header, so types and orders are checked
 at build time, and calls go straight to C without libffi.
 """
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from cffi import FFI
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CSRC = "csrc"  # relative to the project root, where setup.py runs: setuptools wants relative sources
 
 ffibuilder = FFI()
