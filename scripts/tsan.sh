@@ -86,7 +86,7 @@ echo "tsan: running ${#suites[@]} suites under ThreadSanitizer (PYTHON_GIL=0)" >
 set +e
 PYTHON_GIL=0 FTSYNC_STRESS_SCALE=${FTSYNC_STRESS_SCALE:-0.1} \
     TSAN_OPTIONS="$(tsan_options "$reports/report")" \
-    "$py" -m pytest -p no:cacheprovider -q "${suites[@]}" "$@"
+    "$py" -m pytest -p no:cacheprovider -q --durations=15 "${suites[@]}" "$@"
 status=$?
 set -e
 if compgen -G "$reports/report.*" >/dev/null; then

@@ -6,10 +6,10 @@ Each test runs several rounds so that a lost update has many chances to show.
 import pytest
 
 from atomics import AtomicBool, AtomicCounter, AtomicInt64
-from conftest import run_threads
+from conftest import run_threads, stress_rounds
 
 THREADS = 8
-OPS_PER_THREAD = 200_000
+OPS_PER_THREAD = stress_rounds(200_000)
 ROUNDS = 3
 
 
@@ -41,7 +41,7 @@ def test_mixed_operations_on_one_atomic_int64(round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_update_cas_loop_is_exact(round_):
     a = AtomicInt64()
-    n = 20_000
+    n = stress_rounds(20_000)
 
     def work(index):
         for _ in range(n):
@@ -71,7 +71,7 @@ def test_atomic_counter_is_exact(round_, through):
 def test_counter_reads_and_resets_while_threads_add():
     counter = AtomicCounter()
     taken = AtomicInt64()
-    n = 50_000
+    n = stress_rounds(50_000)
 
     def work(index):
         if index == 0:  # the reader resets as it goes; the rest add
@@ -91,7 +91,7 @@ def test_counter_reads_and_resets_while_threads_add():
 def test_atomic_bool_test_and_set_is_a_lock(round_):
     flag = AtomicBool()
     box = [0]
-    n = 20_000
+    n = stress_rounds(20_000)
 
     def work(index):
         for _ in range(n):
@@ -107,7 +107,7 @@ def test_atomic_bool_test_and_set_is_a_lock(round_):
 def test_compare_and_swap_admits_exactly_one_winner_per_value():
     a = AtomicInt64()
     wins = AtomicCounter()
-    target = 10_000
+    target = stress_rounds(10_000)
 
     def work(index):
         h = wins.handle()
