@@ -19,7 +19,8 @@ from libc.stdint cimport int64_t
 import random
 
 from ._channel_base import NO_DEFAULT as _NO_DEFAULT
-from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases, check_wait
+from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases
+from ._validate import check_wait
 from .context import Context
 
 

@@ -19,15 +19,16 @@ from typing import Any, Iterator
 
 from atomics import AtomicInt64
 
-from ._channel_base import CANCELED as _CANCELED
 from ._channel_base import NO_DEFAULT as _NO_DEFAULT
-from ._channel_base import TIMED_OUT as _TIMED_OUT
-from ._channel_base import WAITING as _WAITING
-from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases, check_wait
+from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases
+from ._parking import OUTCOMES
+from ._validate import check_wait
 from ._waiting import wait_until
 from .context import Context
 
 __all__ = ["Channel", "select"]
+
+_WAITING, _TIMED_OUT, _CANCELED = OUTCOMES
 
 
 class _Waiter:
@@ -68,11 +69,10 @@ class _Waiter:
 
     def park(self, timeout: float | None, ctx: Context | None) -> int:
         """Sleep until claimed; return the winning case, or _TIMED_OUT / _CANCELED."""
-        canceler = None if ctx is None else ctx._canceler
         token = None
-        if canceler is not None:
+        if ctx is not None and ctx._cancellable:
             token = object()
-            if not canceler._add_waker(token, self._cancel):
+            if not ctx._add_waker(token, self._cancel):
                 self._cancel()
         try:
             if not wait_until(self._acquire_for, None if timeout is None else max(timeout, 0.0)):
@@ -80,7 +80,7 @@ class _Waiter:
                     return _TIMED_OUT
                 self._parker.acquire()  # claimed meanwhile: the claimer is about to wake us
         finally:
-            if token is not None and not canceler._remove_waker(token):
+            if token is not None and not ctx._remove_waker(token):
                 self.reusable = False  # a canceller may still call self._cancel later
         return self._state.load()
 

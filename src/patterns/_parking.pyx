@@ -12,6 +12,10 @@ from _thread import allocate_lock
 
 from ._waiting import TIMEOUT_MAX, wait_until
 
+#: The park outcomes other than a case number (WAITING, TIMED_OUT, CANCELED) as Python ints, for
+#: the Python Channel twin: defined once, in _parking.pxd.
+OUTCOMES = (WAITING, TIMED_OUT, CANCELED)
+
 
 cdef extern from "ftsync_atomic.h" nogil:
     int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
@@ -46,11 +50,10 @@ cdef class Parker:
 
         If a context's canceller may still call ``_cancel`` later, ``reusable`` becomes False.
         """
-        cdef object canceler = None if ctx is None else ctx._canceler
         cdef object token = None
-        if canceler is not None:
+        if ctx is not None and ctx._cancellable:
             token = object()
-            if not canceler._add_waker(token, self._cancel):
+            if not ctx._add_waker(token, self._cancel):
                 self._cancel()
         try:
             if not self._sleep(timeout):
@@ -58,7 +61,7 @@ cdef class Parker:
                     return TIMED_OUT
                 self._parker.acquire()  # claimed meanwhile: the claimer is about to wake us
         finally:
-            if token is not None and not canceler._remove_waker(token):
+            if token is not None and not ctx._remove_waker(token):
                 self.reusable = False
         return ftsync_i64_load(&self._state)
 

@@ -22,7 +22,7 @@ about to queue) are C11 atomics; the FIFO of parked waiters is guarded by a ``Py
 cimport cython
 from libc.stdint cimport int64_t
 
-from ._channel_base import check_wait
+from ._validate import check_wait
 from ._parking cimport CANCELED, TIMED_OUT, Parker
 
 
@@ -188,7 +188,7 @@ cdef class _TokenSemaphore:
         if k == 0:
             return True
         if k > self._size:
-            if timeout is None and (ctx is None or ctx._canceler is None):  # nothing would end it
+            if timeout is None and (ctx is None or not ctx._cancellable):  # nothing would end it
                 raise ValueError(
                     f"n must be <= size ({self._size}) unless a timeout or ctx is given, got {n}: "
                     "it could never be acquired"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numbers
 
+from .context import Context
+
 
 def check_timeout(timeout: object, *, positive: bool = False) -> float | None:
     """``timeout`` as float seconds (or None), else TypeError/ValueError, before anything happens.
@@ -32,3 +34,18 @@ def check_count(name: str, value: object, *, allow_none: bool = False) -> int | 
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return value
+
+
+def check_ctx(ctx: object) -> Context | None:
+    """``ctx`` if it is a Context or None, else TypeError (the one wording for every ``ctx=``)."""
+    if ctx is not None and not isinstance(ctx, Context):
+        raise TypeError(f"ctx must be a Context or None, got {type(ctx).__name__}")
+    return ctx
+
+
+def check_wait(timeout: object, ctx: object) -> tuple[float | None, Context | None]:
+    """Validate ``timeout``/``ctx`` before anything changes; a cancelled ctx raises at once."""
+    timeout = check_timeout(timeout)
+    if check_ctx(ctx) is not None:
+        ctx.raise_if_done()
+    return timeout, ctx

@@ -147,6 +147,12 @@ class Context:
         if c is not None and c._err is not None:
             raise c._fresh_err()
 
+    def _ended_with(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this context's error as raised: ``err()`` or a copy of it from
+        :meth:`raise_if_done` (same type, and the context is done)."""
+        err = self.err()
+        return err is not None and (exc is err or type(exc) is type(err))
+
     def deadline(self) -> float | None:
         """When this context expires, on the ``time.monotonic()`` clock; None if never."""
         c = self._canceler
@@ -167,22 +173,42 @@ class Context:
         The event loop is woken from whichever thread cancels the context.  Cancelling the
         awaiting task stops the wait and unregisters it.
         """
-        c = self._canceler
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        if c is None:
+        if not self._cancellable:
             await future  # never done: wait until the task is cancelled
         token = object()
 
         def wake() -> None:
             loop.call_soon_threadsafe(_resolve, future)
 
-        if c._add_waker(token, wake):
+        if self._add_waker(token, wake):
             try:
                 await future
             finally:
-                c._remove_waker(token)
+                self._remove_waker(token)
         return self.err()
+
+    # -- the waker protocol of the blocking calls (internal to patterns) --------------------------
+
+    @property
+    def _cancellable(self) -> bool:
+        """Whether anything can ever cancel this context (False under background/without_cancel)."""
+        return self._canceler is not None
+
+    def _add_waker(self, token: object, wake: Callable[[], None]) -> bool:
+        """Have ``wake()`` called (in the cancelling thread) when this context is cancelled.
+
+        False if it already is: nothing was registered, the caller acts now.  A context that
+        can never be cancelled registers nothing and returns True (``wake`` never runs).
+        """
+        c = self._canceler
+        return True if c is None else c._add_waker(token, wake)
+
+    def _remove_waker(self, token: object) -> bool:
+        """Unregister ``token``; True if its ``wake`` will never run (False: it ran or is running)."""
+        c = self._canceler
+        return True if c is None else c._remove_waker(token)
 
     def __repr__(self) -> str:
         state = "active" if self.err() is None else type(self.err()).__name__
@@ -445,10 +471,10 @@ def after_func(ctx: Context, fn: Callable[[], object]) -> Callable[[], bool]:
 
     Returns ``stop()``: it unregisters ``fn`` and returns True only if that prevented the call.
     """
-    c = _check_parent(ctx)._canceler
+    _check_parent(ctx)
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if c is None:  # never done: fn can never run; the first stop() reports preventing it
+    if not ctx._cancellable:  # never done: fn can never run; the first stop() reports preventing it
         first = threading.Lock()
         return lambda: first.acquire(blocking=False)
     token = object()
@@ -456,10 +482,10 @@ def after_func(ctx: Context, fn: Callable[[], object]) -> Callable[[], bool]:
     def start() -> None:
         threading.Thread(target=fn, name="ftsync-after-func", daemon=True).start()
 
-    if not c._add_waker(token, start):
+    if not ctx._add_waker(token, start):
         start()
         return lambda: False
-    return lambda: c._remove_waker(token)
+    return lambda: ctx._remove_waker(token)
 
 
 def signal_context(parent: Context, *signals: int) -> _ContextScope:

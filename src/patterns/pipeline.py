@@ -29,10 +29,9 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ._channel_base import check_ctx
 from ._pool import feed_loop, stage_loop
 from ._semaphore import Semaphore
-from ._validate import check_count, check_timeout
+from ._validate import check_count, check_ctx, check_timeout
 from ._waiting import join_thread
 from .channel import Channel, ChannelClosed
 from .context import Context, ContextError, background, with_cancel
@@ -243,7 +242,7 @@ class _Crew:
             finished()
 
     def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, ContextError) and self.ctx.err() is not None:
+        if self.ctx._ended_with(exc):
             return  # the run is ending by cancellation: not a new error
         with self._errors_lock:
             self._errors.append(exc)

@@ -44,11 +44,10 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
 
-from ._channel_base import check_ctx
 from ._future import Future
 from ._pool import PoolCore, ordered_results, takes_ctx
 from ._semaphore import Semaphore
-from ._validate import check_count, check_timeout
+from ._validate import check_count, check_ctx, check_timeout
 from .channel import Channel, ChannelClosed
 from .context import Context, background, with_cancel
 
@@ -438,7 +437,7 @@ class PoolRun:
                 send(fn(job, ctx=ctx) if pass_ctx else fn(job), ctx=ctx)
             self._interrupted(dropped=False)
         except BaseException as exc:
-            if exc is ctx.err():  # this run ending by cancellation
+            if ctx._ended_with(exc):  # this run ending by cancellation
                 self._interrupted(dropped=False)
             else:
                 with self._errors_lock:

@@ -26,7 +26,7 @@ import numbers
 import time as _time
 from datetime import timedelta as _timedelta
 
-from .._channel_base import check_wait
+from .._validate import check_wait
 from .._waiting import sleep as _real_sleep
 from ._protocol import wait_budget as _wait_budget  # one home for the Redis twins and these
 

@@ -20,7 +20,7 @@ import math
 import time
 from typing import Any, Generator, NamedTuple
 
-from .._channel_base import check_wait
+from .._validate import check_wait
 
 US = 1_000_000.0
 
