@@ -85,9 +85,31 @@ class _ServerProcess:
             self.proc.wait(10)
 
     def restart(self) -> None:
-        """Kill and start again on the same port."""
+        """Kill and start again on the same port (with whatever data the server kept on disk)."""
         self.kill()
         self.start()
+
+    # the fault verbs under the names the fault tests use
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open, nothing is answered (a long GC pause, a stuck VM)."""
+        self.pause()
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze()``."""
+        self.resume()
+
+    def restart_with_data(self) -> None:
+        """Crash (SIGKILL) and start again on the same port, keeping the data directory."""
+        self.restart()
+
+    def restart_empty(self) -> None:
+        """Crash (SIGKILL) and start again on the same port with no data at all."""
+        self.kill()
+        self._wipe()
+        self.start()
+
+    def _wipe(self) -> None:
+        raise NotImplementedError
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -104,9 +126,23 @@ class _ServerProcess:
 
 
 class RedisServer(_ServerProcess):
-    """redis-server without persistence: a restart comes back empty, as the Redlock tests need."""
+    """redis-server, by default without persistence: a restart comes back empty, as the Redlock
+    tests need.  ``persist=True`` writes every command to an append-only file (fsync always), so
+    ``restart_with_data()`` comes back with everything acknowledged before the crash."""
 
     name = "redis"
+
+    def __init__(self, workdir: Path, persist: bool = False) -> None:
+        super().__init__(workdir)
+        self.persist = persist
+
+    def _wipe(self) -> None:
+        for pattern in ("appendonly*", "*.rdb"):
+            for path in self.workdir.glob(pattern):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
 
     @property
     def url(self) -> str:
@@ -116,7 +152,8 @@ class RedisServer(_ServerProcess):
         return [
             _binary("redis-server"),
             "--bind", self.host, "--port", str(self.port),
-            "--save", "", "--appendonly", "no",
+            "--save", "",
+            *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]),
             "--dir", str(self.workdir), "--protected-mode", "yes",
         ]
 
@@ -141,6 +178,9 @@ class EtcdServer(_ServerProcess):
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def _wipe(self) -> None:
+        shutil.rmtree(self.workdir / "data", ignore_errors=True)
 
     def _command(self) -> list[str]:
         client = f"http://{self.host}:{self.port}"
