@@ -27,8 +27,6 @@ async def call(client: Any, awaitable: Awaitable[T]) -> T:
 class AsyncRedisLock(AsyncDistributedLock):
     """RedisLock for asyncio: ``client`` is a ``redis.asyncio.Redis``; everything else as RedisLock."""
 
-    _kind = "redis"
-
     def __init__(
         self,
         client: Any,
@@ -63,6 +61,7 @@ class AsyncRedisLock(AsyncDistributedLock):
         heir = ""
         while True:
             value = secrets.token_hex(16)
+            self._hold_sent = time.monotonic()
             try:
                 args = [value, ttl_ms, heir, self._waiting_ms]
                 got, number = await call(self._client, self._acquire_script(keys=self._acquire_keys, args=args))
