@@ -109,6 +109,7 @@ class _Node:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self.connecting = 0  # connect threads in flight
+        self.listeners: set[int] = set()  # wake fds of rounds waiting for one of them to end
         self.suspect = False
 
     def take(self) -> Any:
@@ -244,36 +245,47 @@ class Redlock(DistributedLock):
         selector = selectors.DefaultSelector()
         sent: dict[int, Any] = {}
         calls: dict[int, _Call] = {}
-        wake_r = wake_w = -1
+        parked: set[int] = set()  # silent nodes whose earlier connect is still in flight
+        wake = [-1, -1]
+
+        def wake_fd() -> int:
+            if wake[0] < 0:
+                wake[0], wake[1] = os.pipe()
+                os.set_blocking(wake[0], False)
+                selector.register(wake[0], selectors.EVENT_READ, None)
+            return wake[1]
+
+        def contact(index: int) -> None:
+            node = nodes[index]
+            conn = node.take()
+            if conn is not None:
+                try:
+                    conn.send_command(*command)
+                    selector.register(conn._sock, selectors.EVENT_READ, index)
+                    sent[index] = conn
+                except failures as exc:
+                    conn.disconnect()
+                    answers[index], problems[index] = core.SILENT, str(exc) or type(exc).__name__
+                return
+            fd = wake_fd()
+            with node._lock:
+                busy = node.suspect and node.connecting > 0
+                if busy:  # do not pile connects on a silent node: wait for the one in flight
+                    node.listeners.add(fd)
+                else:
+                    node.connecting += 1
+            if busy:
+                parked.add(index)
+                return
+            call = calls[index] = _Call()
+            threading.Thread(
+                target=self._connect_and_send, args=(node, call, command, fallback, deadline, fd),
+                name=f"ftsync-redlock-connect:{node.label}", daemon=True,
+            ).start()
+
         try:
             for index in order:
-                node = nodes[index]
-                conn = node.take()
-                if conn is not None:
-                    try:
-                        conn.send_command(*command)
-                        selector.register(conn._sock, selectors.EVENT_READ, index)
-                        sent[index] = conn
-                    except failures as exc:
-                        conn.disconnect()
-                        answers[index], problems[index] = core.SILENT, str(exc) or type(exc).__name__
-                    continue
-                with node._lock:
-                    busy = node.suspect and node.connecting > 0
-                    if not busy:
-                        node.connecting += 1
-                if busy:  # a connect to this silent node is still in flight: do not pile up
-                    answers[index], problems[index] = core.SILENT, "still connecting"
-                    continue
-                if wake_r < 0:
-                    wake_r, wake_w = os.pipe()
-                    os.set_blocking(wake_r, False)
-                    selector.register(wake_r, selectors.EVENT_READ, None)
-                call = calls[index] = _Call()
-                threading.Thread(
-                    target=self._connect_and_send, args=(node, call, command, fallback, deadline, wake_w),
-                    name=f"ftsync-redlock-connect:{node.label}", daemon=True,
-                ).start()
+                contact(index)
             while not core.may_stop(answers, suspects, self._quorum):
                 remaining = deadline - time.monotonic()
                 ready = selector.select(max(0.0, remaining))
@@ -281,7 +293,7 @@ class Redlock(DistributedLock):
                     index = key.data
                     if index is None:  # a connect thread finished
                         try:
-                            os.read(wake_r, 64)
+                            os.read(wake[0], 64)
                         except BlockingIOError:
                             pass
                         for i, call in calls.items():
@@ -289,6 +301,13 @@ class Redlock(DistributedLock):
                                 answers[i] = call.answer
                                 if call.answer == core.SILENT:
                                     problems[i] = str(call.value)
+                        for i in list(parked):
+                            node = nodes[i]
+                            if node.connecting == 0 or node._idle:
+                                parked.discard(i)
+                                with node._lock:
+                                    node.listeners.discard(wake[1])
+                                contact(i)
                         continue
                     conn = sent[index]
                     selector.unregister(key.fileobj)
@@ -316,14 +335,19 @@ class Redlock(DistributedLock):
                     conn.disconnect()  # a late reply must never be read by a later command
                 else:
                     nodes[index].give(conn)
+            for index in parked:
+                with nodes[index]._lock:
+                    nodes[index].listeners.discard(wake[1])
+                if answers[index] is None:
+                    problems[index] = "its earlier connect is still in flight"
             for index, call in calls.items():
                 with call.lock:
                     if answers[index] is None and call.answer is not None:
                         answers[index] = call.answer
                     call.abandoned = True
-            if wake_r >= 0:
-                os.close(wake_r)
-                os.close(wake_w)
+            if wake[0] >= 0:
+                os.close(wake[0])
+                os.close(wake[1])
         silent = f"no answer within {budget:g} s"
         tally = core.Tally(count)
         for index in range(count):
@@ -362,9 +386,7 @@ class Redlock(DistributedLock):
         except Exception as exc:  # noqa: BLE001 - reported as this node's failure
             conn.disconnect()
             answer, value = core.SILENT, str(exc) or type(exc).__name__
-        with node._lock:
-            node.connecting -= 1
-        with call.lock:  # the round closes ``wake`` only after marking the call abandoned
+        with call.lock:  # the round closes its wake fd only after marking the call abandoned
             call.answer, call.value = answer, value
             if answer != core.SILENT:
                 node.give(conn)
@@ -373,6 +395,13 @@ class Redlock(DistributedLock):
             if not call.abandoned:
                 try:
                     os.write(wake, b"x")
+                except OSError:
+                    pass
+        with node._lock:
+            node.connecting -= 1
+            for fd in node.listeners:  # rounds waiting for this connect: they may go on now
+                try:
+                    os.write(fd, b"x")
                 except OSError:
                     pass
 

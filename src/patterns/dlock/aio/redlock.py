@@ -57,8 +57,10 @@ class AsyncRedlock(AsyncDistributedLock):
         self._clients = clients
         self._owns_clients = owns_clients
         self._quorum = core.quorum_of(len(clients))
-        self._scripts = [{k: c.register_script(src) for k, src in core.SCRIPTS.items()} for c in clients]
+        self._own = [_without_retry(c) for c in clients]  # one attempt per node per round
+        self._scripts = [{k: c.register_script(src) for k, src in core.SCRIPTS.items()} for c in self._own]
         self._suspects: set[int] = set()
+        self._stragglers: dict[int, asyncio.Future[Any]] = {}  # a silent node's call, still running
         self._value: str | None = None
         self._valid_until = 0.0
 
@@ -92,7 +94,13 @@ class AsyncRedlock(AsyncDistributedLock):
         problems = [""] * count
         suspects = self._suspects & set(targets)
         order = [i for i in targets if i not in suspects] + sorted(suspects)
-        tasks = {asyncio.ensure_future(make(i)): i for i in order}
+        tasks = {}
+        for i in order:
+            straggler = self._stragglers.get(i)
+            if straggler is not None and not straggler.done():  # do not pile calls on a silent node
+                answers[i], problems[i] = core.SILENT, "its previous call is still running"
+                continue
+            tasks[asyncio.ensure_future(make(i))] = i
         failures = _redis_errors() + (OSError,)
         try:
             pending = set(tasks)
@@ -111,10 +119,13 @@ class AsyncRedlock(AsyncDistributedLock):
                     else:  # an error reply: it answered
                         answers[index] = core.NO
         finally:
-            for task in tasks:
-                if not task.done():
+            for task, index in tasks.items():
+                if not task.done():  # cancelled, not awaited: a cancelled connect may linger
                     task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                    task.add_done_callback(_consume)
+                    self._stragglers[index] = task
+                else:
+                    _consume(task)
         tally = core.Tally(count)
         silent = f"no answer within {budget:g} s"
         for index in range(count):
@@ -182,7 +193,7 @@ class AsyncRedlock(AsyncDistributedLock):
         return tally.agreed and time.monotonic() < self._valid_until
 
     async def _locked_impl(self) -> bool:
-        return (await self._round(lambda i: self._clients[i].exists(self._name))).agreed
+        return (await self._round(lambda i: self._own[i].exists(self._name))).agreed
 
     async def _forget_impl(self) -> None:
         value, self._value = self._value, None
@@ -190,7 +201,30 @@ class AsyncRedlock(AsyncDistributedLock):
             await self._on_all("release", [value])
 
     async def _close_impl(self) -> None:
+        stragglers = [task for task in self._stragglers.values() if not task.done()]
+        if stragglers:
+            await asyncio.wait(stragglers, timeout=self._node_timeout)
+        for own in self._own:
+            await own.aclose()
         if self._owns_clients:
             for client in self._clients:
                 close = getattr(client, "aclose", None) or client.close
                 await close()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+def _without_retry(client: Any) -> Any:
+    """A client on the same node with the same settings, whose calls are one attempt each."""
+    import redis.asyncio as aredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    pool = client.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    kwargs["retry"] = Retry(NoBackoff(), 0)
+    own_pool = aredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    return aredis.Redis(connection_pool=own_pool, retry=Retry(NoBackoff(), 0))
