@@ -443,7 +443,7 @@ def test_redis_acquire_on_a_frozen_server_returns_within_timeout_plus_one_socket
         server.freeze()
         try:
             result, took = timed(lock.acquire, timeout=1, limit=10)
-            assert isinstance(result, Exception) or result is False
+            assert isinstance(result, Exception) or result is False, result
             assert took <= 1 + 0.5 + SLACK, took
         finally:
             server.thaw()
@@ -459,9 +459,51 @@ def test_etcd_acquire_on_a_frozen_server_returns_within_timeout_plus_one_request
         server.freeze()
         try:
             result, took = timed(lock.acquire, timeout=1, limit=10)
-            assert isinstance(result, Exception) or result is False
+            assert isinstance(result, Exception) or result is False, result
             assert took <= 1 + 0.5 + SLACK, took
         finally:
             server.thaw()
     finally:
         bounded(lock.close, limit=10)
+
+
+@pytest.mark.parametrize("way", CLIENT_WAYS)
+def test_async_redis_acquire_on_a_frozen_server_returns_within_timeout_plus_one_socket_timeout(redis_servers, way):
+    (server,) = redis_servers(1)
+
+    async def main():
+        client = _async_client(server, way, 0.5)
+        lock = AsyncRedisLock(client, unique_name("afrozen"), 5)
+        try:
+            await client.ping()
+            server.freeze()
+            try:
+                result, took = await atimed(lock.acquire(timeout=1), 10)
+                assert isinstance(result, Exception) or result is False, result
+                assert took <= 1 + 0.5 + SLACK, took
+            finally:
+                server.thaw()
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_async_etcd_acquire_on_a_frozen_server_returns_within_timeout_plus_one_request_timeout(etcd_servers):
+    (server,) = etcd_servers(1)
+
+    async def main():
+        lock = AsyncEtcdLock(server.endpoint, unique_name("aefrozen"), 5, request_timeout=0.5)
+        try:
+            assert await abounded(lock.locked(), 5) is False
+            server.freeze()
+            try:
+                result, took = await atimed(lock.acquire(timeout=1), 10)
+                assert isinstance(result, Exception) or result is False, result
+                assert took <= 1 + 0.5 + SLACK, took
+            finally:
+                server.thaw()
+        finally:
+            await abounded(lock.aclose(), 10)
+
+    asyncio.run(main())

@@ -73,6 +73,10 @@ class AsyncDistributedLock:
     async def _extend_impl(self, ttl: float) -> bool:
         raise NotImplementedError
 
+    async def _renew_impl(self, ttl: float, budget: float) -> bool:
+        """One renewal for the renewal task, given up after ``budget`` seconds (the validity left)."""
+        return await asyncio.wait_for(self._extend_impl(ttl), budget)
+
     async def _owned_impl(self) -> bool:
         raise NotImplementedError
 
@@ -238,7 +242,7 @@ class AsyncDistributedLock:
                 await self._mark_lost(schedule.expired_reason())
                 return
             try:  # the call is cancelled when the validity runs out, whatever it waits on
-                ok = await asyncio.wait_for(self._extend_impl(ttl), budget)
+                ok = await self._renew_impl(ttl, budget)
             except (LockConnectionError, QuorumNotReached, asyncio.TimeoutError) as exc:
                 schedule.failed(exc if str(exc) else LockConnectionError(f"no answer within {budget:.3f} s"))
                 if schedule.budget(time.monotonic()) is None:
