@@ -132,6 +132,19 @@ def etcd_servers(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A Redis Cluster of three masters (``cluster-enabled yes``, ``redis-cli --cluster create``)."""
+    from servers import RedisCluster
+
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 def fault_proxy():
     """``fault_proxy(host, port)``: a tests/faults.FaultProxy in front of a server; all closed after."""

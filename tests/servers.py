@@ -166,6 +166,79 @@ class RedisServer(_ServerProcess):
             return False
 
 
+class RedisClusterNode(RedisServer):
+    """A redis-server started with ``cluster-enabled yes`` (its cluster config in its workdir)."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.cluster_bus_port = self.port + 10000
+        if self.cluster_bus_port > 65535:  # the bus port is always port + 10000: pick again
+            while self.port + 10000 > 65535:
+                self.port = free_port()
+
+    def _command(self) -> list[str]:
+        return [
+            *super()._command(),
+            "--cluster-enabled", "yes", "--cluster-config-file", str(self.workdir / "nodes.conf"),
+            "--cluster-node-timeout", "2000",
+        ]
+
+    def _wipe(self) -> None:
+        super()._wipe()
+        (self.workdir / "nodes.conf").unlink(missing_ok=True)
+
+
+class RedisCluster:
+    """Three cluster-enabled masters joined with ``redis-cli --cluster create`` (no replicas)."""
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.nodes = [RedisClusterNode(workdir / f"node{i}") for i in range(masters)]
+        self.host = "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = _binary("redis-cli")
+        addresses = [f"{n.host}:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=START_TIMEOUT,
+        )
+        give_up = time.monotonic() + START_TIMEOUT
+        while not all(b"cluster_state:ok" in self.command(n, "CLUSTER", "INFO") for n in self.nodes):
+            if time.monotonic() > give_up:
+                raise RuntimeError("the redis cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    @staticmethod
+    def command(node: RedisServer, *words: object) -> bytes:
+        """One command to one node over a plain socket; the raw reply."""
+        parts = [str(w).encode() if not isinstance(w, bytes) else w for w in words]
+        payload = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+        with socket.create_connection((node.host, node.port), timeout=5) as sock:
+            sock.sendall(payload)
+            sock.settimeout(5)
+            data = b""
+            while not data.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+
 class EtcdServer(_ServerProcess):
     """A single-member etcd whose v3 JSON gateway is at ``endpoint``."""
 
