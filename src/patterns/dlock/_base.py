@@ -72,6 +72,7 @@ class DistributedLock:
         self._renewer: threading.Thread | None = None
         self._renew_stop = threading.Event()
         self._hold_sent: float | None = None  # when the request that got the hold was sent
+        self._closed = False
 
     # -- properties -------------------------------------------------------------------------
 
@@ -159,6 +160,8 @@ class DistributedLock:
         if not blocking and timeout:
             raise ValueError("timeout must be None or 0 when blocking is False")
         with self._state:
+            if self._closed:
+                raise LockError(f"{self._name!r}: this lock is closed (make a new lock object)")
             if self._busy:
                 raise LockError(f"{self._name!r}: another acquire() on this lock object is in progress")
             if self._held and not self.lost.is_set():
@@ -243,8 +246,8 @@ class DistributedLock:
 
     def close(self) -> None:
         """Release the lock if held (a lost hold is forgotten quietly), stop the renewal thread
-        and close what the lock created.  The lock is unusable afterwards only if it owned its
-        clients (``lock_from_url``)."""
+        and close what the lock created (the clients of ``lock_from_url``; a client you passed
+        in stays open).  Afterwards ``acquire()`` raises LockError: make a new lock object."""
         try:
             with self._state:
                 held, lost = self._held, self.lost.is_set()
@@ -262,6 +265,7 @@ class DistributedLock:
                 except LockNotOwned:
                     pass
         finally:
+            self._closed = True
             self._stop_renewer()
             self._close_impl()
 

@@ -47,6 +47,7 @@ class AsyncDistributedLock:
         self._lost_reason: str | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._hold_sent: float | None = None
+        self._closed = False
 
     name = property(lambda self: self._name, doc="The lock's name, shared by every process that locks the same thing.")
     ttl = property(lambda self: self._ttl, doc="Seconds a hold lasts without extension.")
@@ -96,6 +97,8 @@ class AsyncDistributedLock:
         timeout = check_timeout(timeout)
         if not blocking and timeout:
             raise ValueError("timeout must be None or 0 when blocking is False")
+        if self._closed:
+            raise LockError(f"{self._name!r}: this lock is closed (make a new lock object)")
         if self._busy:
             raise LockError(f"{self._name!r}: another acquire() on this lock object is in progress")
         if self._held and not self.lost.is_set():
@@ -162,7 +165,8 @@ class AsyncDistributedLock:
         return await self._locked_impl()
 
     async def aclose(self) -> None:
-        """Release if held (a lost hold is forgotten quietly), stop renewing, close owned clients."""
+        """Release if held (a lost hold is forgotten quietly), stop renewing, close owned clients.
+        Afterwards ``acquire()`` raises LockError: make a new lock object."""
         try:
             if self._held and self.lost.is_set():  # nothing of ours to release: drop the rest
                 await self._stop_renewer()
@@ -177,6 +181,7 @@ class AsyncDistributedLock:
                 except LockNotOwned:
                     pass
         finally:
+            self._closed = True
             await self._stop_renewer()
             await self._close_impl()
 
