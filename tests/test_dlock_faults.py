@@ -269,6 +269,23 @@ def test_etcd_partitioned_holder_is_lost_before_another_acquires(etcd_server, fa
     )
 
 
+def test_etcd_session_partitioned_holder_is_lost_before_another_acquires(etcd_server, fault_proxy):
+    from patterns.dlock import EtcdSession
+
+    proxy = fault_proxy(etcd_server.host, etcd_server.port)
+    name = unique_name("spart")
+    sessions = [EtcdSession(proxy.endpoint, 2), EtcdSession(etcd_server.endpoint, 2)]
+    try:
+        _partitioned_holder(
+            lambda witness: sessions[0].lock(name, on_lost=witness),
+            lambda: sessions[1].lock(name),
+            proxy, 2,
+        )
+    finally:
+        for session in sessions:
+            bounded(session.close, limit=20)
+
+
 async def _apartitioned_holder(holder, rival, proxy, ttl, witness):
     try:
         assert await abounded(holder.acquire(), 10)
