@@ -524,3 +524,41 @@ def test_async_etcd_acquire_on_a_frozen_server_returns_within_timeout_plus_one_r
             await abounded(lock.aclose(), 10)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("keep_lease", [False, True])
+def test_sync_and_async_etcd_abort_an_acquire_with_the_same_requests(etcd_server, keep_lease):
+    """A non-blocking acquire that finds the lock held: the same requests from both drivers,
+    and no key of the loser left behind."""
+    from dlock_support import b64, etcd_post, prefix_end
+
+    name = unique_name("abort")
+    holder = EtcdLock(etcd_server.endpoint, name, 5)
+    sync_paths, async_paths = [], []
+    try:
+        assert holder.acquire()
+        loser = EtcdLock(etcd_server.endpoint, name, 5, keep_lease=keep_lease)
+        real = loser._post
+        loser._post = lambda path, *a, **k: (sync_paths.append(path), real(path, *a, **k))[1]
+        assert not bounded(loser.acquire, blocking=False, limit=10)
+        loser.close()
+
+        async def main():
+            aloser = AsyncEtcdLock(etcd_server.endpoint, name, 5, keep_lease=keep_lease)
+            areal = aloser._post
+
+            async def counting(path, *a, **k):
+                async_paths.append(path)
+                return await areal(path, *a, **k)
+
+            aloser._post = counting
+            assert not await abounded(aloser.acquire(blocking=False), 10)
+            await aloser.aclose()
+
+        asyncio.run(main())
+        keys = etcd_post(etcd_server.endpoint, "/v3/kv/range",
+                         {"key": b64(name + "/"), "range_end": prefix_end(name + "/"), "count_only": True})
+        assert int(keys.get("count", 0)) == 1  # the holder's key only
+    finally:
+        holder.close()
+    assert sync_paths == async_paths, (sync_paths, async_paths)

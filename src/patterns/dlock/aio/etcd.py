@@ -210,8 +210,9 @@ class AsyncEtcdLock(AsyncDistributedLock):
         finally:
             if not done:
                 self._key = self._revision = None
-                try:
-                    await self._post("/v3/kv/deleterange", {"key": key_b64})
+                try:  # as EtcdLock._give_up: revoking the lease deletes the key in the same request
+                    if self._keep_lease:
+                        await self._post("/v3/kv/deleterange", {"key": key_b64})
                     await self._drop_lease()
                 except LockError:
                     pass
