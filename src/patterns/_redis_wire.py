@@ -111,7 +111,7 @@ class ScriptWire:
         conn = self._get()
         sock = conn._sock if timeout is not None else None
         try:
-            if sock is not None:
+            if sock is not None and timeout is not None:
                 sock.settimeout(max(0.001, timeout))
             conn.send_packed_command([command])
             return conn.read_response()

@@ -114,6 +114,19 @@ _WAKE_TTL_MS = 10_000  # an unclaimed wake-up item disappears after this
 _HANDOFF_MS = 50  # how long a woken waiter has the lock reserved for it
 
 
+def wait_after_refusal(pttl_ms: int, poll_max: float, deadline: float | None, now: float) -> float | None:
+    """After the acquire script said no (with the holder's PTTL in ms, negative for none): how
+    long to wait for a wake-up before trying again (jittered, so pollers spread out), or None
+    when the deadline has passed (RedisLock and AsyncRedisLock)."""
+    wait = poll_max if pttl_ms < 0 else min(poll_max, pttl_ms / 1000 + 0.001)
+    if deadline is not None:
+        remaining = deadline - now
+        if remaining <= 0:
+            return None
+        wait = min(wait, remaining)
+    return wait * random.uniform(0.8, 1.0)
+
+
 def _redis_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions as rex
 
@@ -269,13 +282,9 @@ class RedisLock(DistributedLock):
                 self._value = value
                 self._token = int(number)
                 return True
-            wait = self._poll_max if number < 0 else min(self._poll_max, number / 1000 + 0.001)
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                wait = min(wait, remaining)
-            wait *= random.uniform(0.8, 1.0)  # jitter, so pollers spread out
+            wait = wait_after_refusal(number, self._poll_max, deadline, time.monotonic())
+            if wait is None:
+                return False
             heir = ""
             if wait >= 0.001:
                 woken = call(self._client, self._client.blpop, [self._wake_key], timeout=round(wait, 3))

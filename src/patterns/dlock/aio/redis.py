@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
 import time
 from typing import Any, Awaitable, Callable, TypeVar
@@ -11,7 +10,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from .._errors import LockConnectionError
 from ..redis import _timeout_error
 from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _LOCKED, _OWNED, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
-from ..redis import _lay_out, _socket_timeout, describe_client
+from ..redis import _lay_out, _socket_timeout, describe_client, wait_after_refusal
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncRedisLock"]
@@ -87,20 +86,17 @@ class AsyncRedisLock(AsyncDistributedLock):
                 got, number = await call(self._client, self._acquire_script(keys=self._acquire_keys, args=args), budget)
             except LockConnectionError as exc:
                 if exc.__cause__ is None or not isinstance(exc.__cause__, _timeout_error()):
-                    if budget is None or deadline + grace - time.monotonic() > 0.01:
-                        await self._cleanup(value, None if budget is None else deadline + grace - time.monotonic())
+                    left = None if deadline is None else deadline + grace - time.monotonic()
+                    if left is None or left > 0.01:  # the SET may have run and only the reply was lost
+                        await self._cleanup(value, left)
                 raise
             if got:
                 self._value = value
                 self._token = int(number)
                 return True
-            wait = self._poll_max if number < 0 else min(self._poll_max, number / 1000 + 0.001)
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                wait = min(wait, remaining)
-            wait *= random.uniform(0.8, 1.0)
+            wait = wait_after_refusal(number, self._poll_max, deadline, time.monotonic())
+            if wait is None:
+                return False
             heir = ""
             if wait >= 0.001:
                 woken = await call(self._client, self._client.blpop([self._wake_key], timeout=round(wait, 3)),
