@@ -9,13 +9,15 @@ socket is connected in a short-lived helper thread, bounded by the same budget, 
 connect or handshake never delays the others.  The lock keeps its own connections, made from
 each client's settings (host, port, auth, TLS, db) but with no retry policy: a round is one
 attempt per node.  A node that did not answer is contacted last in the next round, and that
-round stops waiting for it as soon as its answer could no longer change the outcome (and while
-a connect to it is still in flight, it is not contacted again).  Every client needs a
-``socket_timeout``; the lock is held when at least
+round stops waiting for it as soon as its answer could no longer change the outcome (while a
+connect to it is still in flight, a round waits for that one instead of starting another).
+Every client needs a ``socket_timeout``; the lock is held when at least
 ``N // 2 + 1`` nodes said yes and the validity left, ``ttl - elapsed - drift`` (drift = 1% of ttl
 + 2 ms, all on the monotonic clock), is positive.  Otherwise the value is deleted from every node
-(compare-and-delete, so no partial hold is left) and, when blocking, tried again after a random
-delay.  ``extend()`` succeeds on a quorum; ``owned()`` asks for a quorum and for validity left.
+that said yes (compare-and-delete, so no partial hold is left; a silent node's late SET ends
+with its ttl) and, when blocking, tried again after a random delay, the last round ending by
+``timeout + node_timeout``.  ``extend()`` succeeds on a quorum; ``owned()`` asks for a quorum and
+for validity left; ``release()`` raises QuorumNotReached when too few nodes answer.
 
 **No fencing token**: ``token`` is always None.  Nodes are independent, so there is no counter
 that all owners share, and a holder that pauses past its ttl cannot be stopped by the resource.
@@ -26,7 +28,7 @@ EtcdLock (or RedisLock's token) and a resource that checks fencing tokens.
 answering "held by someone else", which is an ordinary False or wait): at once for a non-blocking
 call, at the deadline for a timed one, and after ``unreachable_tries`` attempts in a row for an
 untimed one, so a dead majority is reported instead of waited on forever.  ``extend()`` and
-``owned()`` raise it too when too few nodes answer to tell whether the hold is still ours (they
+``owned()`` (and ``release()``) raise it too when too few nodes answer to tell whether the hold is still ours (they
 do not guess "lost"); the renewal thread of ``auto_renew`` retries such rounds until the hold's
 validity runs out, and only then marks it lost.
 """
