@@ -562,3 +562,26 @@ def test_sync_and_async_etcd_abort_an_acquire_with_the_same_requests(etcd_server
     finally:
         holder.close()
     assert sync_paths == async_paths, (sync_paths, async_paths)
+
+
+@pytest.mark.parametrize("dlock_env", ["redis", "redlock", "etcd"], indirect=True)
+def test_paused_holder_of_every_kind_is_fenced_and_told_on_release(dlock_env, redis_server):
+    ttl = 1 if dlock_env.kind == "etcd" else 0.3
+    name = unique_name("pause-kind")
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    resource = FencedResource(client, name + "-resource")
+    a, b = dlock_env.new(name, ttl), dlock_env.new(name, 5)
+    try:
+        assert bounded(a.acquire, limit=10)
+        paused_token = a.token
+        time.sleep(ttl + 0.3)  # paused past its ttl
+        assert bounded(b.acquire, timeout=10, limit=20)
+        if dlock_env.fencing:
+            resource.write(b.token, "from B")
+            with pytest.raises(StaleToken):
+                resource.write(paused_token, "late from A")
+        with pytest.raises(LockLost):
+            bounded(a.release, limit=10)
+        bounded(b.release, limit=10)
+    finally:
+        client.close()
