@@ -363,26 +363,35 @@ class Redlock(DistributedLock):
 
     def _connect_and_send(self, node: _Node, call: _Call, command: tuple[Any, ...],
                           fallback: tuple[Any, ...] | None, deadline: float, wake: int) -> None:
-        """A helper thread: connect to ``node`` within the round's budget, send, read the answer."""
+        """A helper thread: connect to ``node``, then, if the round's budget is not spent, send and
+        read the answer within it.  The connect itself may take up to the client's socket_timeout
+        (the round does not wait for it past its budget): a slow node's late connection is kept
+        for the next round, with nothing sent late on it."""
         import redis.exceptions as rex
 
         conn = node.new_connection()
-        answer, value = core.SILENT, "no answer"
+        answer, value, keep = core.SILENT, "no answer", False
         try:
             left = max(0.001, deadline - time.monotonic())
-            conn.socket_connect_timeout = left
-            conn.socket_timeout = left
+            patience = max(left, min(node.socket_timeout or left, 2.0))
+            conn.socket_connect_timeout = patience
+            conn.socket_timeout = patience
             conn.connect()
             conn.socket_timeout = node.socket_timeout
-            conn.send_command(*command)
-            try:
-                value = _read_within(conn, deadline - time.monotonic())
-            except rex.NoScriptError:
-                if fallback is None:
-                    raise
-                conn.send_command(*fallback)
-                value = _read_within(conn, deadline - time.monotonic())
-            answer = _answer(value)
+            if conn._sock is not None:
+                conn._sock.settimeout(node.socket_timeout)
+            if time.monotonic() >= deadline:
+                keep, value = True, "connected only after the round's budget"
+            else:
+                conn.send_command(*command)
+                try:
+                    value = _read_within(conn, deadline - time.monotonic())
+                except rex.NoScriptError:
+                    if fallback is None:
+                        raise
+                    conn.send_command(*fallback)
+                    value = _read_within(conn, deadline - time.monotonic())
+                answer = _answer(value)
         except rex.ResponseError:
             answer = core.NO
         except Exception as exc:  # noqa: BLE001 - reported as this node's failure
@@ -390,7 +399,7 @@ class Redlock(DistributedLock):
             answer, value = core.SILENT, str(exc) or type(exc).__name__
         with call.lock:  # the round closes its wake fd only after marking the call abandoned
             call.answer, call.value = answer, value
-            if answer != core.SILENT:
+            if answer != core.SILENT or keep:
                 node.give(conn)
                 if call.abandoned:
                     node.suspect = False  # it answered after all: wait for it again next round
