@@ -8,10 +8,11 @@
   each with a counter increment inside; reports pairs/s, the share of grants that went to a
   different thread than the previous one, and the longest single wait.
 
-Issue 6's targets: RedisLock uncontended >= 0.9x redis-py Lock (with its fencing INCR);
+Issue 6's targets: RedisLock uncontended >= 0.9x redis-py Lock (with its fencing step);
 contended >= redis-py's throughput with max wait <= 50 ms; Redlock >= 0.8x redlock-py and 5x
 pottery; EtcdLock >= 1.2x aetcd (rows: a lease per hold, ``keep_lease``, and a lock of an
-EtcdSession, whose lease is kept alive by its thread).  The ratios are printed at the end of the module.
+EtcdSession, whose lease is kept alive by its thread); issue 13: Redlock with one of three nodes
+frozen >= 0.8x all healthy.  The ratios are printed at the end of the module.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def _summary(write):
     ratio("RedisLock / redis-py Lock", "ftsync RedisLock", "redis-py Lock", 0.9)
     ratio("Redlock / redlock-py (3 nodes)", "ftsync Redlock", "redlock-py Redlock", 0.8)
     ratio("Redlock / pottery Redlock (3 nodes)", "ftsync Redlock", "pottery Redlock", 5)
+    ratio("Redlock 1 of 3 frozen / all healthy", "ftsync Redlock, 1 of 3 frozen", "ftsync Redlock", 0.8)
     ratio("EtcdLock / aetcd Lock", "ftsync EtcdLock", "aetcd Lock", 1.2)
     ratio("EtcdLock(keep_lease=True) / aetcd Lock", "ftsync EtcdLock keep_lease", "aetcd Lock", 1.2)
     ratio("EtcdSession lock / aetcd Lock", "ftsync EtcdSession lock", "aetcd Lock", 1.2)
@@ -188,6 +190,28 @@ def test_ftsync_redlock(benchmark, servers):
     try:
         _uncontended(benchmark, "ftsync Redlock", cycle, 200, ours=True)
     finally:
+        lock.close()
+        for client in clients:
+            client.close()
+
+
+def test_ftsync_redlock_one_node_frozen(benchmark, servers):
+    """The same cycle with one of the three nodes frozen (SIGSTOP) the whole time: a minority of
+    bad nodes must not stall the healthy quorum (clients as the docs build them)."""
+    clients = [_client(node) for node in servers["nodes"]]
+    lock = Redlock(clients, _name(), 10)
+
+    def cycle():
+        lock.acquire()
+        lock.release()
+
+    cycle()  # connected to every node before the fault, as a running service would be
+    frozen = servers["nodes"][0]
+    frozen.pause()
+    try:
+        _uncontended(benchmark, "ftsync Redlock, 1 of 3 frozen", cycle, 200, ours=True)
+    finally:
+        frozen.resume()
         lock.close()
         for client in clients:
             client.close()

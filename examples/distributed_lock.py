@@ -2,7 +2,7 @@
 
 Each worker thread has its own lock object (as separate processes or machines would) for the
 same name, from a URL: ``redis://host:port`` (RedisLock), ``etcd://host:port`` (EtcdLock) or
-``redlock://h1,h2,h3``.  Inside the lock a worker reads the counter and writes it back + 1;
+``redlock://h1:p1,h2:p2,h3:p3`` (Redlock over three independent nodes).  Inside the lock a worker reads the counter and writes it back + 1;
 without the lock, updates would be lost.  Every write goes through ``FencedResource`` with the
 lock's fencing token, so a holder that paused past its TTL could not overwrite a newer
 owner's write (Redlock has no token: it is an efficiency lock and skips the fence).
@@ -54,6 +54,11 @@ def main(redis_url: str, lock_url: str) -> int:
     assert total == WORKERS * ROUNDS, total
     print(f"{lock_url.split('://')[0]} lock: {WORKERS} workers x {ROUNDS} increments = {total}"
           + (f", last fencing token {token}" if fenced else ""))
+    if lock_url.startswith(("redis://", "rediss://")):
+        client_for_lock = redis.Redis.from_url(lock_url, socket_timeout=5)
+        # the lock's last token is kept forever (tokens only grow); its wake-up keys expire soon
+        client_for_lock.delete(name, *(f"{{{name}}}:{key}" for key in ("fence", "wake", "waiting")))
+        client_for_lock.close()
     client.delete(f"{name}:counter")
     client.close()
     return 0

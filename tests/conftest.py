@@ -106,7 +106,7 @@ def no_thread_leak():
 def pytest_collection_modifyitems(items):
     """Mark the tests that start real servers, so wheel builders can deselect them (-m "not servers")."""
     for item in items:
-        if any(name.startswith(("redis_server", "etcd_server")) for name in getattr(item, "fixturenames", ())):
+        if any(name.startswith(("redis_server", "etcd_server", "redis_cluster", "redlock_nodes")) for name in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.servers)
 
 
@@ -128,8 +128,8 @@ def redis_servers(tmp_path_factory):
 
     started = []
 
-    def start(count=1):
-        servers = [RedisServer(tmp_path_factory.mktemp("redis-node")) for _ in range(count)]
+    def start(count=1, persist=False):
+        servers = [RedisServer(tmp_path_factory.mktemp("redis-node"), persist=persist) for _ in range(count)]
         for server in servers:
             server.start()
             started.append(server)
@@ -149,6 +149,55 @@ def etcd_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def etcd_servers(tmp_path_factory):
+    """Start fresh single-member etcds on demand (``etcd_servers(1)``), for fault tests."""
+    from servers import EtcdServer
+
+    started = []
+
+    def start(count=1):
+        servers = [EtcdServer(tmp_path_factory.mktemp("etcd-node")) for _ in range(count)]
+        for server in servers:
+            server.start()
+            started.append(server)
+        return servers
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A Redis Cluster of three masters (``cluster-enabled yes``, ``redis-cli --cluster create``)."""
+    from servers import RedisCluster
+
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def fault_proxy():
+    """``fault_proxy(host, port)``: a tests/faults.FaultProxy in front of a server; all closed after."""
+    from faults import FaultProxy
+
+    made = []
+
+    def make(host, port):
+        proxy = FaultProxy(host, port)
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.close()
 
 
 @pytest.fixture(scope="session")

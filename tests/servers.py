@@ -85,9 +85,31 @@ class _ServerProcess:
             self.proc.wait(10)
 
     def restart(self) -> None:
-        """Kill and start again on the same port."""
+        """Kill and start again on the same port (with whatever data the server kept on disk)."""
         self.kill()
         self.start()
+
+    # the fault verbs under the names the fault tests use
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open, nothing is answered (a long GC pause, a stuck VM)."""
+        self.pause()
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze()``."""
+        self.resume()
+
+    def restart_with_data(self) -> None:
+        """Crash (SIGKILL) and start again on the same port, keeping the data directory."""
+        self.restart()
+
+    def restart_empty(self) -> None:
+        """Crash (SIGKILL) and start again on the same port with no data at all."""
+        self.kill()
+        self._wipe()
+        self.start()
+
+    def _wipe(self) -> None:
+        raise NotImplementedError
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -104,9 +126,23 @@ class _ServerProcess:
 
 
 class RedisServer(_ServerProcess):
-    """redis-server without persistence: a restart comes back empty, as the Redlock tests need."""
+    """redis-server, by default without persistence: a restart comes back empty, as the Redlock
+    tests need.  ``persist=True`` writes every command to an append-only file (fsync always), so
+    ``restart_with_data()`` comes back with everything acknowledged before the crash."""
 
     name = "redis"
+
+    def __init__(self, workdir: Path, persist: bool = False) -> None:
+        super().__init__(workdir)
+        self.persist = persist
+
+    def _wipe(self) -> None:
+        for pattern in ("appendonly*", "*.rdb"):
+            for path in self.workdir.glob(pattern):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
 
     @property
     def url(self) -> str:
@@ -116,7 +152,8 @@ class RedisServer(_ServerProcess):
         return [
             _binary("redis-server"),
             "--bind", self.host, "--port", str(self.port),
-            "--save", "", "--appendonly", "no",
+            "--save", "",
+            *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]),
             "--dir", str(self.workdir), "--protected-mode", "yes",
         ]
 
@@ -127,6 +164,79 @@ class RedisServer(_ServerProcess):
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+
+class RedisClusterNode(RedisServer):
+    """A redis-server started with ``cluster-enabled yes`` (its cluster config in its workdir)."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.cluster_bus_port = self.port + 10000
+        if self.cluster_bus_port > 65535:  # the bus port is always port + 10000: pick again
+            while self.port + 10000 > 65535:
+                self.port = free_port()
+
+    def _command(self) -> list[str]:
+        return [
+            *super()._command(),
+            "--cluster-enabled", "yes", "--cluster-config-file", str(self.workdir / "nodes.conf"),
+            "--cluster-node-timeout", "2000",
+        ]
+
+    def _wipe(self) -> None:
+        super()._wipe()
+        (self.workdir / "nodes.conf").unlink(missing_ok=True)
+
+
+class RedisCluster:
+    """Three cluster-enabled masters joined with ``redis-cli --cluster create`` (no replicas)."""
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.nodes = [RedisClusterNode(workdir / f"node{i}") for i in range(masters)]
+        self.host = "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = _binary("redis-cli")
+        addresses = [f"{n.host}:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=START_TIMEOUT,
+        )
+        give_up = time.monotonic() + START_TIMEOUT
+        while not all(b"cluster_state:ok" in self.command(n, "CLUSTER", "INFO") for n in self.nodes):
+            if time.monotonic() > give_up:
+                raise RuntimeError("the redis cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    @staticmethod
+    def command(node: RedisServer, *words: object) -> bytes:
+        """One command to one node over a plain socket; the raw reply."""
+        parts = [str(w).encode() if not isinstance(w, bytes) else w for w in words]
+        payload = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+        with socket.create_connection((node.host, node.port), timeout=5) as sock:
+            sock.sendall(payload)
+            sock.settimeout(5)
+            data = b""
+            while not data.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
 
 
 class EtcdServer(_ServerProcess):
@@ -141,6 +251,9 @@ class EtcdServer(_ServerProcess):
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def _wipe(self) -> None:
+        shutil.rmtree(self.workdir / "data", ignore_errors=True)
 
     def _command(self) -> list[str]:
         client = f"http://{self.host}:{self.port}"

@@ -328,7 +328,8 @@ def test_a_lease_given_up_before_the_hold_counts_as_held_reports_it_lost(etcd_se
     endpoint = etcd_server.endpoint
     with EtcdSession(endpoint, 5) as session:
         calls = []
-        lock = session.lock(unique_name(), on_lost=calls.append)
+        name = unique_name()
+        lock = session.lock(name, on_lost=calls.append)
         real, abandoned = EtcdLock._acquire_impl, []
 
         def late(self, blocking, deadline):
@@ -343,6 +344,7 @@ def test_a_lease_given_up_before_the_hold_counts_as_held_reports_it_lost(etcd_se
         with pytest.raises(LockLost):
             lock.owned()
         lock.close()
+        lock = session.lock(name)  # a closed lock refuses acquire: a new object for the same name
         ran = []
         with pytest.raises(LockLost, match="lost as it was acquired"):
             with lock:  # the same race under `with`: the body must not run

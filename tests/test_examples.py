@@ -100,3 +100,11 @@ def test_distributed_lock_example_counts_exactly(kind, redis_server, etcd_server
     lock_url = redis_server.url if kind == "redis" else f"etcd://127.0.0.1:{etcd_server.port}"
     out = run_example("distributed_lock.py", redis_server.url, lock_url, timeout=300)
     assert re.search(rf"{kind} lock: 4 workers x 25 increments = 100, last fencing token \d+", out), out
+    if kind == "redis":  # nothing of the run is left in Redis
+        import redis
+
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            assert not [k for k in client.scan_iter("*example:*")], "the example left keys behind"
+        finally:
+            client.close()

@@ -79,7 +79,9 @@ class ScriptWire:
             raise RuntimeError("pack needs a client with a connection pool")
         return _bulks(self._encode, args)
 
-    def call(self, *args: object) -> Any:
+    def call(self, *args: object, timeout: float | None = None) -> Any:
+        """The script's reply.  ``timeout``: seconds to wait for it on the direct wire, instead of
+        the connection's ``socket_timeout`` (a timeout raises redis's TimeoutError)."""
         if self._get is None:
             keys = self._keys
             try:
@@ -87,27 +89,30 @@ class ScriptWire:
             except _redis.exceptions.NoScriptError:
                 self._client.script_load(self._source)
                 return self._client.evalsha(self._sha, len(keys), *keys, *args)
-        return self.call_packed(self.pack(*args), len(args))
+        return self.call_packed(self.pack(*args), len(args), timeout=timeout)
 
-    def call_packed(self, tail: bytes, count: int) -> Any:
+    def call_packed(self, tail: bytes, count: int, timeout: float | None = None) -> Any:
         if self._get is None:
             raise RuntimeError("call_packed needs a client with a connection pool")
         command = b"*%d\r\n%s%s" % (count + 3 + len(self._keys), self._head, tail)
         try:
-            return self._send(command)
+            return self._send(command, timeout)
         except _redis.exceptions.NoScriptError:
             self._client.script_load(self._source)
-            return self._send(command)
+            return self._send(command, timeout)
 
     @property
     def direct(self) -> bool:
         """Whether calls go straight to a pooled connection (else through ``evalsha``)."""
         return self._get is not None
 
-    def _send(self, command: bytes) -> Any:
+    def _send(self, command: bytes, timeout: float | None = None) -> Any:
         assert self._get is not None and self._pool is not None
         conn = self._get()
+        sock = conn._sock if timeout is not None else None
         try:
+            if sock is not None and timeout is not None:
+                sock.settimeout(max(0.001, timeout))
             conn.send_packed_command([command])
             return conn.read_response()
         except _redis.exceptions.ResponseError:
@@ -116,4 +121,6 @@ class ScriptWire:
             conn.disconnect()  # a reply may be half read (a timeout, Ctrl-C): never reuse it
             raise
         finally:
+            if sock is not None and conn._sock is sock:
+                sock.settimeout(conn.socket_timeout)
             self._pool.release(conn)

@@ -41,13 +41,13 @@ class DistributedLock:
       ``auto_renew`` found it, and for a lock of an EtcdSession the session's keep-alive thread
       or a thread whose acquire found the session's lease gone;
     - ``with lock:`` acquires within the lock's ``timeout`` or raises LockNotAcquired, and releases;
-    - ``auto_renew=True``: a background thread extends the hold every ttl/3 while it is held, and
-      marks it lost (never silently) if an extension finds it gone or the server stays unreachable
-      for a whole ttl.  The thread is joined by ``release()``/``close()``.
+    - ``auto_renew=True``: a background thread extends the hold every ttl/3 while it is held.  It
+      keeps a client-side validity deadline (when the last successful renewal, or the acquire, was
+      *sent*, plus the ttl, less 1% + 2 ms of drift) and bounds every renewal call by the validity
+      left, so a hold is marked lost (never silently) when an extension finds it gone or when that
+      deadline passes, before the server can let anyone else take it.  The thread is joined by
+      ``release()``/``close()``.
     """
-
-    #: a short word for messages ("redis", "etcd", ...)
-    _kind = "lock"
 
     def __init__(
         self,
@@ -71,6 +71,8 @@ class DistributedLock:
         self._lost_reason: str | None = None
         self._renewer: threading.Thread | None = None
         self._renew_stop = threading.Event()
+        self._hold_sent: float | None = None  # when the request that got the hold was sent
+        self._closed = False
 
     # -- properties -------------------------------------------------------------------------
 
@@ -125,6 +127,11 @@ class DistributedLock:
         """Make the hold last ``ttl`` more seconds; False when it is no longer ours."""
         raise NotImplementedError
 
+    def _renew_impl(self, ttl: float, budget: float) -> bool:
+        """One renewal for the renewal thread, answered within ``budget`` seconds (the validity
+        left): a call that cannot answer in time raises LockConnectionError."""
+        return self._extend_impl(ttl)
+
     def _owned_impl(self) -> bool:
         raise NotImplementedError
 
@@ -153,6 +160,8 @@ class DistributedLock:
         if not blocking and timeout:
             raise ValueError("timeout must be None or 0 when blocking is False")
         with self._state:
+            if self._closed:
+                raise LockError(f"{self._name!r}: this lock is closed (make a new lock object)")
             if self._busy:
                 raise LockError(f"{self._name!r}: another acquire() on this lock object is in progress")
             if self._held and not self.lost.is_set():
@@ -167,12 +176,16 @@ class DistributedLock:
                     self._held = False
                     self._token = None
             deadline = None
+            began = time.monotonic()
             if not blocking:
-                deadline = time.monotonic()
+                deadline = began
             elif timeout is not None:
-                deadline = time.monotonic() + timeout
+                deadline = began + timeout
+            self._hold_sent = None
             got = self._acquire_impl(blocking, deadline)
             if got:
+                if self._hold_sent is None:
+                    self._hold_sent = began
                 with self._state:
                     self._held = True
                     self._lost_reason = None
@@ -233,8 +246,8 @@ class DistributedLock:
 
     def close(self) -> None:
         """Release the lock if held (a lost hold is forgotten quietly), stop the renewal thread
-        and close what the lock created.  The lock is unusable afterwards only if it owned its
-        clients (``lock_from_url``)."""
+        and close what the lock created (the clients of ``lock_from_url``; a client you passed
+        in stays open).  Afterwards ``acquire()`` raises LockError: make a new lock object."""
         try:
             with self._state:
                 held, lost = self._held, self.lost.is_set()
@@ -252,6 +265,7 @@ class DistributedLock:
                 except LockNotOwned:
                     pass
         finally:
+            self._closed = True
             self._stop_renewer()
             self._close_impl()
 
@@ -317,14 +331,20 @@ class DistributedLock:
             thread.join()
 
     def _renew_loop(self, stop: threading.Event) -> None:
-        interval = self._ttl / 3
-        last_ok = time.monotonic()
-        while not stop.wait(interval):
+        ttl = self._ttl
+        schedule = RenewalSchedule(ttl, self._hold_sent or time.monotonic())
+        while not stop.wait(schedule.wait(time.monotonic())):
+            sent = time.monotonic()
+            budget = schedule.budget(sent)
+            if budget is None:
+                self._mark_lost(schedule.expired_reason())
+                return
             try:
-                ok = self._extend_impl(self._ttl)
-            except (LockConnectionError, QuorumNotReached) as exc:  # no answer: retry, for a ttl
-                if time.monotonic() - last_ok >= self._ttl:
-                    self._mark_lost(f"renewal failed for a whole ttl: {exc}")
+                ok = self._renew_impl(ttl, budget)
+            except (LockConnectionError, QuorumNotReached) as exc:  # no answer: retry while valid
+                schedule.failed(exc)
+                if schedule.budget(time.monotonic()) is None:
+                    self._mark_lost(schedule.expired_reason())
                     return
                 continue
             except Exception as exc:  # noqa: BLE001 - never die silently
@@ -335,4 +355,47 @@ class DistributedLock:
             if not ok:
                 self._mark_lost("a renewal found it gone (expired or taken)")
                 return
-            last_ok = time.monotonic()
+            schedule.renewed(sent)
+
+
+class RenewalSchedule:
+    """The renewal thread's (and task's) clock, without I/O: when to renew, how long a renewal may
+    take, when the hold must count as lost.
+
+    The hold is valid until ``sent + ttl - drift`` of the last request that got or renewed it
+    (the server starts its ttl no earlier than it received that request).  A renewal is due every
+    ttl/3, sooner after a failure (a retry every ttl/10); a call may take the validity left less
+    a few milliseconds, so it returns before the deadline and the loss is reported before the
+    server lets another owner in.
+    """
+
+    MARGIN = 0.005  # for the thread to wake and mark the loss
+
+    def __init__(self, ttl: float, sent: float) -> None:
+        self.ttl = ttl
+        self.interval = ttl / 3
+        self.valid_until = sent + ttl - (ttl * 0.01 + 0.002)
+        self._next = sent + self.interval
+        self._last_error: BaseException | None = None
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next renewal (or until the hold runs out, whichever is first)."""
+        return max(0.0, min(self._next, self.valid_until - self.MARGIN) - now)
+
+    def budget(self, now: float) -> float | None:
+        """How long a renewal sent now may wait for its answer; None when the hold has run out."""
+        left = self.valid_until - self.MARGIN - now
+        return left if left > 0.001 else None
+
+    def renewed(self, sent: float) -> None:
+        self.valid_until = sent + self.ttl - (self.ttl * 0.01 + 0.002)
+        self._next = sent + self.interval
+        self._last_error = None
+
+    def failed(self, exc: BaseException) -> None:
+        self._last_error = exc
+        self._next = time.monotonic() + min(self.interval, max(0.01, self.ttl / 10))
+
+    def expired_reason(self) -> str:
+        detail = f": {self._last_error}" if self._last_error is not None else ""
+        return f"no renewal was confirmed within the hold's validity (ttl {self.ttl:g} s){detail}"

@@ -47,3 +47,8 @@ class LockConnectionError(LockError, ConnectionError):
 
 class StaleToken(LockError):
     """A fenced write carried a fencing token lower than one the resource has already seen."""
+
+
+for _cls in (LockError, LockNotAcquired, LockNotOwned, LockLost, QuorumNotReached, LockConnectionError, StaleToken):
+    _cls.__module__ = "patterns.dlock"  # where users import them from (shown in tracebacks)
+del _cls

@@ -41,7 +41,7 @@ import weakref
 from typing import Any, Callable
 
 from ._base import DistributedLock
-from ._errors import LockError, LockLost
+from ._errors import LockConnectionError, LockError, LockLost
 from ._gateway import EtcdGateway
 from ._validate import check_bool, check_ttl
 
@@ -123,8 +123,6 @@ class EtcdLock(DistributedLock):
     ``token`` is the create revision of this hold's key.
     """
 
-    _kind = "etcd"
-
     def __init__(
         self,
         endpoint: str,
@@ -184,8 +182,8 @@ class EtcdLock(DistributedLock):
     def _revoke(self, lease: str) -> None:
         self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
 
-    def _keepalive(self, lease: str) -> bool:
-        data = self._post("/v3/lease/keepalive", {"ID": lease})
+    def _keepalive(self, lease: str, timeout: float | None = None) -> bool:
+        data = self._post("/v3/lease/keepalive", {"ID": lease}, timeout=timeout)
         return int(data.get("result", {}).get("TTL", 0) or 0) > 0
 
     def _fresh_lease(self) -> str:
@@ -194,13 +192,15 @@ class EtcdLock(DistributedLock):
         if self._session is not None:
             self._lease = self._session._lease_to_use()
             return self._lease
+        self._hold_sent = time.monotonic()  # the lease's ttl starts no earlier than this
         if self._lease is not None and self._keepalive(self._lease):
             return self._lease
+        self._hold_sent = time.monotonic()
         self._lease = self._grant()
         return self._lease
 
-    def _own_key_alive(self) -> bool:
-        data = self._post("/v3/kv/range", {"key": _b64(self._key or b"")})
+    def _own_key_alive(self, timeout: float | None = None) -> bool:
+        data = self._post("/v3/kv/range", {"key": _b64(self._key or b"")}, timeout=timeout)
         kvs = data.get("kvs") or []
         return bool(kvs) and int(kvs[0].get("create_revision", 0)) == self._revision
 
@@ -335,6 +335,16 @@ class EtcdLock(DistributedLock):
         if lease is None or not self._keepalive(lease):
             return False
         return self._own_key_alive()
+
+    def _renew_impl(self, ttl: float, budget: float) -> bool:
+        end = time.monotonic() + budget
+        lease = self._lease
+        if lease is None or not self._keepalive(lease, timeout=budget):
+            return False
+        left = end - time.monotonic()
+        if left <= 0.001:
+            raise LockConnectionError(f"etcd at {self._endpoint} did not confirm the key within the validity left")
+        return self._own_key_alive(timeout=left)
 
     def _owned_impl(self) -> bool:
         return self._key is not None and self._own_key_alive()

@@ -88,8 +88,6 @@ class MemoryLock(DistributedLock):
     ``registry``: where holds live (default: one per process).  Waiters are woken on release.
     """
 
-    _kind = "memory"
-
     def __init__(
         self,
         name: str,

@@ -1,12 +1,16 @@
 """RedisLock: one Redis server, ``SET key token NX PX`` with a fencing counter.
 
-Keys used for a lock named ``name``:
+Keys used for a lock named ``name`` (``{name}`` below is the name in braces, a Redis Cluster hash
+tag, so every key of the lock lives in the slot of ``name`` itself; a name that carries its own
+hash tag is used as it is, ``name:fence`` and so on):
 
 - ``name``: the hold, a random 128-bit value with the ttl;
-- ``name:fence``: the fencing counter, INCRed by every successful acquire, never expires;
-- ``name:waiting``: set by every acquire attempt that fails, for a little longer than a waiter
+- ``{name}:fence``: the last fencing token issued, never expires.  An acquire stores
+  ``max(last + 1, the server's TIME in microseconds)``, so tokens keep growing even after the
+  server restarted empty (see ``RedisLock.token`` for the one assumption this makes);
+- ``{name}:waiting``: set by every acquire attempt that fails, for a little longer than a waiter
   sleeps between attempts, so a release knows whether anyone may be waiting;
-- ``name:wake``: a wake-up list.  A release that sees ``name:waiting`` pushes one item, and
+- ``{name}:wake``: a wake-up list.  A release that sees ``name:waiting`` pushes one item, and
   Redis hands it to the waiter blocked longest in BLPOP, so a contended lock changes hands in
   milliseconds.  Waiters also poll with jitter, in case a wake-up is missed or a holder's ttl
   runs out without a release.
@@ -15,8 +19,8 @@ Such a release does not delete ``name``: for 50 ms it leaves ``handoff:<item>`` 
 reserved for the waiter holding that wake-up item, so an owner that releases and at once
 acquires again cannot barge ahead of it and waiters are served about in arrival order
 (``locked()`` says False meanwhile: a reservation is not a hold).  If nobody took the item, the next acquire takes it and the
-lock in one step.  An uncontended acquire+release is one SET NX PX + INCR and one
-compare-and-delete, touching only ``name`` and ``name:fence``.
+lock in one step.  An uncontended acquire+release is one SET NX PX + fencing step and one
+compare-and-delete, touching only ``name`` and ``{name}:fence``.
 
 Every script runs through EVALSHA with a NOSCRIPT fallback, written straight onto a connection
 of the client's pool (``patterns._redis_wire``: about 15 us less per call than redis-py's
@@ -43,18 +47,28 @@ __all__ = ["RedisLock"]
 
 T = TypeVar("T")
 
-# KEYS: lock, fence counter, wake list, waiting marker
+# KEYS: lock, fence, wake list, waiting marker
 # ARGV: value, ttl ms, the wake-up item this caller was handed (or ""), waiting marker ms
+# The fencing token: max(last + 1, server time in us); a double holds it exactly (< 2^53).
 _ACQUIRE = """
+if redis.replicate_commands then redis.replicate_commands() end
+local function fence()
+  local now = redis.call('TIME')
+  local token = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+  if last + 1 > token then token = last + 1 end
+  redis.call('SET', KEYS[2], string.format('%d', token))
+  return token
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('INCR', KEYS[2])}
+  return {1, fence()}
 end
 local held = redis.call('GET', KEYS[1])
 if held and string.sub(held, 1, 8) == 'handoff:' then
   if held == 'handoff:' .. ARGV[3] or redis.call('LLEN', KEYS[3]) > 0 then
     redis.call('DEL', KEYS[3])
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-    return {1, redis.call('INCR', KEYS[2])}
+    return {1, fence()}
   end
 end
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
@@ -100,6 +114,19 @@ _WAKE_TTL_MS = 10_000  # an unclaimed wake-up item disappears after this
 _HANDOFF_MS = 50  # how long a woken waiter has the lock reserved for it
 
 
+def wait_after_refusal(pttl_ms: int, poll_max: float, deadline: float | None, now: float) -> float | None:
+    """After the acquire script said no (with the holder's PTTL in ms, negative for none): how
+    long to wait for a wake-up before trying again (jittered, so pollers spread out), or None
+    when the deadline has passed (RedisLock and AsyncRedisLock)."""
+    wait = poll_max if pttl_ms < 0 else min(poll_max, pttl_ms / 1000 + 0.001)
+    if deadline is not None:
+        remaining = deadline - now
+        if remaining <= 0:
+            return None
+        wait = min(wait, remaining)
+    return wait * random.uniform(0.8, 1.0)
+
+
 def _redis_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions as rex
 
@@ -125,6 +152,12 @@ def call(client: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise LockConnectionError(f"{describe_client(client)} did not answer: {exc}") from exc
 
 
+def _timeout_error() -> type[BaseException]:
+    import redis.exceptions as rex
+
+    return rex.TimeoutError
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(round(seconds * 1000)))
 
@@ -137,12 +170,35 @@ def _socket_timeout(client: Any) -> float | None:
     return float(value) if value else None
 
 
+def has_hash_tag(name: str) -> bool:
+    """Whether Redis Cluster hashes ``name`` by a ``{tag}`` inside it rather than the whole name."""
+    start = name.find("{")
+    return start >= 0 and name.find("}", start + 1) > start + 1
+
+
+def key_prefix(name: str) -> str:
+    """The prefix of a lock's other keys, hashing to the slot of ``name`` itself in a cluster.
+
+    ``{name}`` hashes as ``name`` does unless ``name`` has a brace of its own; a name with its own
+    hash tag is used as it is.  A name with braces but no tag ("a}b") cannot be matched by any
+    tag: ValueError.
+    """
+    if has_hash_tag(name):
+        return name
+    if "{" in name or "}" in name:
+        raise ValueError(
+            f"name must not contain '{{' or '}}' unless as a Redis Cluster hash tag like 'a{{tag}}b', got {name!r}"
+        )
+    return "{" + name + "}"
+
+
 def _lay_out(lock: Any, name: str, client: Any) -> None:
     """The keys of a lock named ``name`` and its waiting rhythm (RedisLock and AsyncRedisLock)."""
-    lock._keys = [name, f"{name}:fence"]
-    lock._wake_key = f"{name}:wake"
-    lock._acquire_keys = [name, f"{name}:fence", lock._wake_key, f"{name}:waiting"]
-    lock._release_keys = [name, lock._wake_key, f"{name}:waiting"]
+    prefix = key_prefix(name)
+    lock._keys = [name, f"{prefix}:fence"]
+    lock._wake_key = f"{prefix}:wake"
+    lock._acquire_keys = [name, f"{prefix}:fence", lock._wake_key, f"{prefix}:waiting"]
+    lock._release_keys = [name, lock._wake_key, f"{prefix}:waiting"]
     socket_timeout = _socket_timeout(client)
     lock._poll_max = _POLL_MAX if socket_timeout is None else min(_POLL_MAX, socket_timeout * 0.5)
     lock._waiting_ms = _ms(lock._poll_max * 2 + 0.1)  # outlives a waiter's sleep between tries
@@ -154,10 +210,9 @@ class RedisLock(DistributedLock):
     ``client``: a ``redis.Redis``; ``name``: the key; ``ttl``: seconds a hold lasts unless extended
     (sent as whole milliseconds); ``timeout``: how long ``with lock:`` waits (None: until acquired);
     ``auto_renew``: extend every ttl/3 in a background thread; ``on_lost(lock)``: called once when
-    the hold is found gone.  ``token`` is the value of ``name:fence`` after this hold's INCR.
+    the hold is found gone.  The keys stay in the slot of ``name`` on a Redis Cluster (pass a
+    ``redis.cluster.RedisCluster``).
     """
-
-    _kind = "redis"
 
     def __init__(
         self,
@@ -191,28 +246,45 @@ class RedisLock(DistributedLock):
         """The redis-py client the lock talks through."""
         return self._client
 
+    @property
+    def token(self) -> int | None:
+        """Fencing token of the current hold; None while not held.  Pass it to the resource you
+        write (see FencedResource), which refuses any token lower than one it has seen.
+
+        Tokens strictly increase across owners of one name: each acquire stores
+        ``max(last token + 1, the server's clock in microseconds)`` in ``{name}:fence``.  So they
+        keep increasing even when redis-server restarts empty (no persistence, a fresh replica),
+        as long as the server's clock does not step back by more than the time between the last
+        token before the restart and the first one after it (NTP slews; a clock set back by hand
+        could break it).  A restart without persistence does break mutual exclusion: the hold is
+        gone and a second client can acquire while the first still believes it holds the lock
+        (until its next extend/owned/release says LockLost).  Fencing still guarantees that the
+        resource accepts only the newer owner's writes once it has seen them.
+        """
+        return self._token
+
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
         ttl_ms = self._ttl_ms
         heir = ""  # the wake-up item this waiter was handed, if any
         while True:
             value = secrets.token_hex(16)
+            self._hold_sent = time.monotonic()
             try:
                 args = [value, ttl_ms, heir, self._waiting_ms]
                 got, number = call(self._client, self._acquire_script.call, *args)
-            except LockConnectionError:
-                self._cleanup(value)  # the SET may have happened and only the reply was lost
+            except LockConnectionError as exc:
+                if not isinstance(exc.__cause__, _timeout_error()):
+                    self._cleanup(value)  # the SET may have happened and only the reply was lost
+                # a server that did not answer in time would not answer a cleanup either: the
+                # hold, if the SET ran, ends with its ttl
                 raise
             if got:
                 self._value = value
                 self._token = int(number)
                 return True
-            wait = self._poll_max if number < 0 else min(self._poll_max, number / 1000 + 0.001)
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                wait = min(wait, remaining)
-            wait *= random.uniform(0.8, 1.0)  # jitter, so pollers spread out
+            wait = wait_after_refusal(number, self._poll_max, deadline, time.monotonic())
+            if wait is None:
+                return False
             heir = ""
             if wait >= 0.001:
                 woken = call(self._client, self._client.blpop, [self._wake_key], timeout=round(wait, 3))
@@ -231,6 +303,11 @@ class RedisLock(DistributedLock):
 
     def _extend_impl(self, ttl: float) -> bool:
         return bool(call(self._client, self._extend_script.call, self._value, _ms(ttl)))
+
+    def _renew_impl(self, ttl: float, budget: float) -> bool:
+        if not self._extend_script.direct:
+            return self._extend_impl(ttl)
+        return bool(call(self._client, self._extend_script.call, self._value, _ms(ttl), timeout=budget))
 
     def _owned_impl(self) -> bool:
         return bool(call(self._client, self._owned_script.call, self._value))

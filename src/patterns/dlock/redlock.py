@@ -1,16 +1,23 @@
 """Redlock: one lock over N independent Redis nodes, held when a majority agrees.
 
 The algorithm as the Redis documentation gives it: take ``SET name value NX PX ttl`` on every node
-in parallel, bounded by ``node_timeout`` so a frozen node cannot stall the caller.  "In parallel"
-is pipelined non-blocking I/O, no threads: a round writes its command to one connection of every
-node, then waits for the replies together until the round's deadline (a node that has not
-answered by then is counted as failed and its connection dropped, so a late reply can never be
-read by a later command).  Every client needs a ``socket_timeout`` (it bounds connecting and the
-rare script reload); the lock is held when at least
+in parallel, bounded by ``node_timeout`` so a frozen node cannot stall the caller.  A round writes
+its command to a connected socket of every node, then waits for the replies together until the
+round's deadline (a node that has not answered by then is counted as failed and its connection
+dropped, so a late reply can never be read by a later command).  A node without a connected
+socket is connected in a short-lived helper thread, bounded by the same budget, so a frozen node's
+connect or handshake never delays the others.  The lock keeps its own connections, made from
+each client's settings (host, port, auth, TLS, db) but with no retry policy: a round is one
+attempt per node.  A node that did not answer is contacted last in the next round, and that
+round stops waiting for it as soon as its answer could no longer change the outcome (while a
+connect to it is still in flight, a round waits for that one instead of starting another).
+Every client needs a ``socket_timeout``; the lock is held when at least
 ``N // 2 + 1`` nodes said yes and the validity left, ``ttl - elapsed - drift`` (drift = 1% of ttl
 + 2 ms, all on the monotonic clock), is positive.  Otherwise the value is deleted from every node
-(compare-and-delete, so no partial hold is left) and, when blocking, tried again after a random
-delay.  ``extend()`` succeeds on a quorum; ``owned()`` asks for a quorum and for validity left.
+that said yes (compare-and-delete, so no partial hold is left; a silent node's late SET ends
+with its ttl) and, when blocking, tried again after a random delay, the last round ending by
+``timeout + node_timeout``.  ``extend()`` succeeds on a quorum; ``owned()`` asks for a quorum and
+for validity left; ``release()`` raises QuorumNotReached when too few nodes answer.
 
 **No fencing token**: ``token`` is always None.  Nodes are independent, so there is no counter
 that all owners share, and a holder that pauses past its ttl cannot be stopped by the resource.
@@ -21,52 +28,123 @@ EtcdLock (or RedisLock's token) and a resource that checks fencing tokens.
 answering "held by someone else", which is an ordinary False or wait): at once for a non-blocking
 call, at the deadline for a timed one, and after ``unreachable_tries`` attempts in a row for an
 untimed one, so a dead majority is reported instead of waited on forever.  ``extend()`` and
-``owned()`` raise it too when too few nodes answer to tell whether the hold is still ours (they
+``owned()`` (and ``release()``) raise it too when too few nodes answer to tell whether the hold is still ours (they
 do not guess "lost"); the renewal thread of ``auto_renew`` retries such rounds until the hold's
 validity runs out, and only then marks it lost.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
+import os
 import secrets
 import selectors
+import threading
 import time
 from typing import Any, Callable, Sequence
 
+from . import _redlock_core as core
 from ._base import DistributedLock
-from ._errors import LockError, QuorumNotReached
+from ._errors import LockError
 from ._validate import check_ttl
 from .redis import describe_client
 
 __all__ = ["Redlock"]
 
-_ACQUIRE = "return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0"
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_OWNED = "if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end return 0"
+# kept for AsyncRedlock and older imports
+_ACQUIRE, _RELEASE, _EXTEND, _OWNED = core.ACQUIRE, core.RELEASE, core.EXTEND, core.OWNED
 
-_ANSWERED_NO = object()
+
+def _failures() -> tuple[type[BaseException], ...]:
+    import redis.exceptions as rex
+
+    return (rex.ConnectionError, rex.TimeoutError, OSError)
+
+
+def node_identity(client: Any) -> tuple[Any, ...]:
+    """What makes two clients the same node (host, port or socket path, db)."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return (id(client),)
+    where = kwargs.get("path") or (str(kwargs.get("host", "localhost")).lower(), int(kwargs.get("port", 6379)))
+    return (where, int(kwargs.get("db", 0) or 0))
+
+
+def check_distinct(clients: list[Any]) -> None:
+    seen: dict[tuple[Any, ...], int] = {}
+    for index, client in enumerate(clients):
+        key = node_identity(client)
+        if key in seen:
+            raise ValueError(
+                f"clients must be distinct nodes: clients[{seen[key]}] and clients[{index}] are both "
+                f"{describe_client(client)} (one node counted twice would fake a quorum)"
+            )
+        seen[key] = index
+
+
+class _Call:
+    """One node's command sent from a connect thread; the round reads the outcome when woken."""
+
+    __slots__ = ("answer", "value", "abandoned", "lock")
+
+    def __init__(self) -> None:
+        self.answer: str | None = None
+        self.value: Any = None
+        self.abandoned = False
+        self.lock = threading.Lock()
+
+
+class _Node:
+    """One Redis node: its client's settings and the lock's own idle connections to it."""
+
+    def __init__(self, client: Any) -> None:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        pool = client.connection_pool
+        self.client = client
+        self.label = describe_client(client)
+        self._class = pool.connection_class
+        self._kwargs = dict(pool.connection_kwargs)
+        self._kwargs["retry"] = Retry(NoBackoff(), 0)  # one attempt per round: never retry inside it
+        self.socket_timeout = self._kwargs.get("socket_timeout")
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self.connecting = 0  # connect threads in flight
+        self.listeners: set[int] = set()  # wake fds of rounds waiting for one of them to end
+        self.suspect = False
+
+    def take(self) -> Any:
+        with self._lock:
+            return self._idle.pop() if self._idle else None
+
+    def give(self, conn: Any) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def new_connection(self) -> Any:
+        return self._class(**self._kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.disconnect()
+
+
+def _answer(value: Any) -> str:
+    return core.YES if value else core.NO
 
 
 class Redlock(DistributedLock):
     """A lock over independent Redis nodes (see DistributedLock for the methods; ``token`` is None).
 
-    ``clients``: one ``redis.Redis`` per node, each with a ``socket_timeout`` (ValueError
-    otherwise: without one, connecting to a frozen node could block forever); ``node_timeout``:
-    how long one round waits for the nodes (default: ttl/10, at most 0.2 s); ``retry_delay``: the
-    most a blocking acquire sleeps between rounds (random, default 0.1 s).  ``close()`` closes
-    the clients when the lock created them (``lock_from_url``).
+    ``clients``: one ``redis.Redis`` per node, distinct nodes, each with a ``socket_timeout``
+    (ValueError otherwise); ``node_timeout``: how long one round waits for the nodes (default:
+    ttl/10, at least 0.05 s, at most 0.2 s), connecting included; ``retry_delay``: the most a
+    blocking acquire sleeps between rounds (random, default 0.1 s).  ``close()`` closes the
+    clients when the lock created them (``lock_from_url``).
     """
-
-    _kind = "redlock"
 
     def __init__(
         self,
@@ -86,16 +164,17 @@ class Redlock(DistributedLock):
         if not clients:
             raise ValueError("clients must be a non-empty sequence of redis.Redis, got none")
         for client in clients:
-            if not hasattr(client, "register_script"):
+            if not hasattr(client, "register_script") or not hasattr(client, "connection_pool"):
                 raise TypeError(f"clients must be redis.Redis objects, got {type(client).__name__}")
             if not client.connection_pool.connection_kwargs.get("socket_timeout"):
                 raise ValueError(
                     f"clients must have a socket_timeout ({describe_client(client)} has none): "
                     "redis.Redis(..., socket_timeout=0.2), so a frozen node cannot stall a call"
                 )
+        check_distinct(clients)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._node_timeout = (
-            min(0.2, max(0.05, self._ttl / 10)) if node_timeout is None
+            core.default_node_timeout(self._ttl) if node_timeout is None
             else check_ttl(node_timeout, param="node_timeout")
         )
         self._retry_delay = check_ttl(retry_delay, param="retry_delay")
@@ -103,14 +182,16 @@ class Redlock(DistributedLock):
             raise ValueError(f"unreachable_tries must be an int >= 1, got {unreachable_tries!r}")
         self._unreachable_tries = unreachable_tries
         self._clients = clients
+        self._nodes = [_Node(client) for client in clients]
         self._owns_clients = owns_clients
-        self._quorum = len(clients) // 2 + 1
+        self._quorum = core.quorum_of(len(clients))
+        import hashlib
+
         self._scripts = {
-            kind: (hashlib.sha1(source.encode()).hexdigest(), source)
-            for kind, source in (("acquire", _ACQUIRE), ("release", _RELEASE), ("extend", _EXTEND), ("owned", _OWNED))
+            kind: (hashlib.sha1(source.encode()).hexdigest(), source)  # noqa: S324 - Redis names scripts by SHA-1
+            for kind, source in core.SCRIPTS.items()
         }
         self._closed = False
-        self._suspects: set[int] = set()  # nodes that failed their last round: contacted last
         self._value: str | None = None
         self._valid_until = 0.0
 
@@ -120,93 +201,220 @@ class Redlock(DistributedLock):
         return self._quorum
 
     @property
+    def node_timeout(self) -> float:
+        """The most one round waits for the nodes, connecting included."""
+        return self._node_timeout
+
+    @property
     def validity(self) -> float:
         """Seconds the current hold is still valid for (0 when not held)."""
         return max(0.0, self._valid_until - time.monotonic()) if self._value is not None else 0.0
 
-    def _drift(self, ttl: float) -> float:
-        return ttl * 0.01 + 0.002
-
     # -- fan-out ----------------------------------------------------------------------------
 
-    def _on_all(self, script: str, args: list[Any], keys: list[str] | None = None) -> tuple[int, int, list[str]]:
-        """Run one script on every node at once, within node_timeout.
-
-        Returns (nodes that returned a true result, nodes that answered at all, problems).
-        """
+    def _on_all(self, script: str, args: list[Any], *, budget: float | None = None,
+                only: list[int] | None = None) -> core.Tally:
+        """Run one script on every node (or the nodes ``only``) at once, within the budget."""
         sha, source = self._scripts[script]
-        keys = keys or [self._name]
-        results = self._round(("EVALSHA", sha, len(keys), *keys, *args), ("EVAL", source, len(keys), *keys, *args))
-        yes = answered = 0
-        problems = []
-        for client, (ok, value) in zip(self._clients, results):
-            if ok:
-                answered += 1
-                yes += bool(value)
-            else:
-                problems.append(f"{describe_client(client)}: {value}")
-        return yes, answered, problems
+        keys = [self._name]
+        return self._round(("EVALSHA", sha, len(keys), *keys, *args), ("EVAL", source, len(keys), *keys, *args),
+                           budget=budget, only=only)
 
-    def _round(self, command: tuple[Any, ...], fallback: tuple[Any, ...] | None = None) -> list[tuple[bool, Any]]:
-        """Send ``command`` to every node, then collect the replies until the round's deadline.
+    def _round(self, command: tuple[Any, ...], fallback: tuple[Any, ...] | None = None, *,
+               budget: float | None = None, only: list[int] | None = None) -> core.Tally:
+        """Send ``command`` to the nodes, then collect the answers until the round may stop.
 
-        One (answered, reply or problem) per node; a node that answered with an error counts as
-        answered with a no.  ``fallback`` is sent instead when a node answers NOSCRIPT (its
-        script cache was flushed, or it restarted).
+        ``fallback`` is sent instead on a connection that answers NOSCRIPT (a node that
+        restarted or had its script cache flushed).
         """
         import redis.exceptions as rex
 
-        failures = (rex.ConnectionError, rex.TimeoutError, OSError)
         if self._closed:
             raise LockError(f"{self._name!r}: this Redlock is closed")
-        deadline = time.monotonic() + self._node_timeout
-        silent = f"no answer within {self._node_timeout:g} s"
-        results: list[tuple[bool, Any]] = [(False, silent)] * len(self._clients)
-        conns: dict[int, Any] = {}
+        failures = _failures()
+        budget = self._node_timeout if budget is None else max(0.001, min(self._node_timeout, budget))
+        deadline = time.monotonic() + budget
+        nodes = self._nodes
+        count = len(nodes)
+        answers: list[str | None] = [None] * count
+        problems = [""] * count
+        targets = range(count) if only is None else only
+        for index in range(count):
+            if index not in targets:
+                answers[index] = core.NO
+        suspects = {i for i in targets if nodes[i].suspect}
+        order = [i for i in targets if i not in suspects] + sorted(suspects)
         selector = selectors.DefaultSelector()
-        suspects = self._suspects
-        order = [i for i in range(len(self._clients)) if i not in suspects] + sorted(suspects)
-        try:
-            for index in order:  # a frozen node may block connecting: contact it last
-                client = self._clients[index]
+        sent: dict[int, Any] = {}
+        calls: dict[int, _Call] = {}
+        parked: set[int] = set()  # silent nodes whose earlier connect is still in flight
+        wake = [-1, -1]
+
+        def wake_fd() -> int:
+            if wake[0] < 0:
+                wake[0], wake[1] = os.pipe()
+                os.set_blocking(wake[0], False)
+                selector.register(wake[0], selectors.EVENT_READ, None)
+            return wake[1]
+
+        def contact(index: int) -> None:
+            node = nodes[index]
+            conn = node.take()
+            if conn is not None:
                 try:
-                    conns[index] = conn = _get_connection(client.connection_pool)
                     conn.send_command(*command)
                     selector.register(conn._sock, selectors.EVENT_READ, index)
+                    sent[index] = conn
                 except failures as exc:
-                    results[index] = (False, str(exc) or type(exc).__name__)
-            waiting = len(selector.get_map())
-            while waiting:
-                # past the deadline, one last look collects replies that have already arrived
-                remaining = max(0.0, deadline - time.monotonic())
-                ready = selector.select(remaining)
-                if not ready and remaining == 0:
-                    break
+                    conn.disconnect()
+                    answers[index], problems[index] = core.SILENT, str(exc) or type(exc).__name__
+                return
+            fd = wake_fd()
+            with node._lock:
+                busy = node.suspect and node.connecting > 0
+                if busy:  # do not pile connects on a silent node: wait for the one in flight
+                    node.listeners.add(fd)
+                else:
+                    node.connecting += 1
+            if busy:
+                parked.add(index)
+                return
+            call = calls[index] = _Call()
+            threading.Thread(
+                target=self._connect_and_send, args=(node, call, command, fallback, deadline, fd),
+                name=f"ftsync-redlock-connect:{node.label}", daemon=True,
+            ).start()
+
+        try:
+            for index in order:
+                contact(index)
+            while not core.may_stop(answers, suspects, self._quorum):
+                remaining = deadline - time.monotonic()
+                ready = selector.select(max(0.0, remaining))
                 for key, _events in ready:
                     index = key.data
-                    conn = conns[index]
+                    if index is None:  # a connect thread finished
+                        try:
+                            os.read(wake[0], 64)
+                        except BlockingIOError:
+                            pass
+                        for i, call in calls.items():
+                            if answers[i] is None and call.answer is not None:
+                                answers[i] = call.answer
+                                if call.answer == core.SILENT:
+                                    problems[i] = str(call.value)
+                        for i in list(parked):
+                            node = nodes[i]
+                            if node.connecting == 0 or node._idle:
+                                parked.discard(i)
+                                with node._lock:
+                                    node.listeners.discard(wake[1])
+                                contact(i)
+                        continue
+                    conn = sent[index]
                     selector.unregister(key.fileobj)
-                    waiting -= 1
                     try:
                         try:
-                            results[index] = (True, conn.read_response())
+                            value = conn.read_response()
                         except rex.NoScriptError:
                             if fallback is None:
                                 raise
                             conn.send_command(*fallback)
-                            results[index] = (True, conn.read_response())
+                            value = _read_within(conn, deadline - time.monotonic())
+                        answers[index] = _answer(value)
                     except rex.ResponseError:
-                        results[index] = (True, 0)
+                        answers[index] = core.NO
                     except failures as exc:
-                        results[index] = (False, str(exc) or type(exc).__name__)
+                        conn.disconnect()
+                        sent.pop(index)
+                        answers[index], problems[index] = core.SILENT, str(exc) or type(exc).__name__
+                if not ready and remaining <= 0:
+                    break
         finally:
             selector.close()
-            for index, conn in conns.items():
-                if not results[index][0]:
+            for index, conn in sent.items():
+                if answers[index] is None:
                     conn.disconnect()  # a late reply must never be read by a later command
-                self._clients[index].connection_pool.release(conn)
-        self._suspects = {i for i, (answered, _) in enumerate(results) if not answered}
-        return results
+                else:
+                    nodes[index].give(conn)
+            for index in parked:
+                with nodes[index]._lock:
+                    nodes[index].listeners.discard(wake[1])
+                if answers[index] is None:
+                    problems[index] = "its earlier connect is still in flight"
+            for index, call in calls.items():
+                with call.lock:
+                    if answers[index] is None and call.answer is not None:
+                        answers[index] = call.answer
+                    call.abandoned = True
+            if wake[0] >= 0:
+                os.close(wake[0])
+                os.close(wake[1])
+        silent = f"no answer within {budget:g} s"
+        tally = core.Tally(count)
+        for index in range(count):
+            answer = answers[index] or core.SILENT
+            tally.answers.append(answer)
+            if index in targets:
+                nodes[index].suspect = answer == core.SILENT
+            if answer == core.SILENT:
+                tally.problems.append(f"{nodes[index].label}: {problems[index] or silent}")
+        return tally
+
+    def _connect_and_send(self, node: _Node, call: _Call, command: tuple[Any, ...],
+                          fallback: tuple[Any, ...] | None, deadline: float, wake: int) -> None:
+        """A helper thread: connect to ``node``, then, if the round's budget is not spent, send and
+        read the answer within it.  The connect itself may take up to the client's socket_timeout
+        (the round does not wait for it past its budget): a slow node's late connection is kept
+        for the next round, with nothing sent late on it."""
+        import redis.exceptions as rex
+
+        conn = node.new_connection()
+        answer, value, keep = core.SILENT, "no answer", False
+        try:
+            left = max(0.001, deadline - time.monotonic())
+            patience = max(left, min(node.socket_timeout or left, 2.0))
+            conn.socket_connect_timeout = patience
+            conn.socket_timeout = patience
+            conn.connect()
+            conn.socket_timeout = node.socket_timeout
+            if conn._sock is not None:
+                conn._sock.settimeout(node.socket_timeout)
+            if time.monotonic() >= deadline:
+                keep, value = True, "connected only after the round's budget"
+            else:
+                conn.send_command(*command)
+                try:
+                    value = _read_within(conn, deadline - time.monotonic())
+                except rex.NoScriptError:
+                    if fallback is None:
+                        raise
+                    conn.send_command(*fallback)
+                    value = _read_within(conn, deadline - time.monotonic())
+                answer = _answer(value)
+        except rex.ResponseError:
+            answer = core.NO
+        except Exception as exc:  # noqa: BLE001 - reported as this node's failure
+            conn.disconnect()
+            answer, value = core.SILENT, str(exc) or type(exc).__name__
+        with call.lock:  # the round closes its wake fd only after marking the call abandoned
+            call.answer, call.value = answer, value
+            if answer != core.SILENT or keep:
+                node.give(conn)
+                if call.abandoned:
+                    node.suspect = False  # it answered after all: wait for it again next round
+            if not call.abandoned:
+                try:
+                    os.write(wake, b"x")
+                except OSError:
+                    pass
+        with node._lock:
+            node.connecting -= 1
+            for fd in node.listeners:  # rounds waiting for this connect: they may go on now
+                try:
+                    os.write(fd, b"x")
+                except OSError:
+                    pass
 
     # -- backend hooks ----------------------------------------------------------------------
 
@@ -216,16 +424,21 @@ class Redlock(DistributedLock):
         while True:
             value = secrets.token_hex(16)
             started = time.monotonic()
-            yes, answered, problems = self._on_all("acquire", [value, ttl_ms])
-            validity = self._ttl - (time.monotonic() - started) - self._drift(self._ttl)
-            if yes >= self._quorum and validity > 0:
+            self._hold_sent = started
+            tally = self._on_all("acquire", [value, ttl_ms],
+                                 budget=core.round_budget(self._node_timeout, deadline, started))
+            if tally.agreed and core.validity_left(self._ttl, started, time.monotonic()) > 0:
                 self._value = value
-                self._valid_until = started + self._ttl - self._drift(self._ttl)
+                self._valid_until = started + self._ttl - core.drift(self._ttl)
                 self._token = None
                 return True
-            self._on_all("release", [value])  # no partial hold is left behind
-            unreachable = unreachable + 1 if answered < self._quorum else 0
-            pause = _pause_before_retry(self, answered, problems, unreachable, deadline)
+            yes = tally.said_yes()
+            if yes:  # no partial hold is left behind (a silent node's late SET expires with the ttl)
+                self._on_all("release", [value], only=yes,
+                             budget=core.round_budget(self._node_timeout, deadline, time.monotonic()))
+            unreachable = unreachable + 1 if tally.answered < self._quorum else 0
+            pause = core.pause_before_retry(tally, self._name, self._retry_delay, unreachable,
+                                            self._unreachable_tries, deadline)
             if pause is None:
                 return False
             time.sleep(pause)
@@ -233,41 +446,35 @@ class Redlock(DistributedLock):
     def _release_impl(self) -> bool:
         value, self._value = self._value, None
         valid = time.monotonic() < self._valid_until
-        yes, _answered, _problems = self._on_all("release", [value])
-        return valid and yes >= self._quorum
+        tally = self._on_all("release", [value])
+        if not tally.agreed:
+            tally.check_answered(self._name)
+        return valid and tally.agreed
 
-    def _extend_impl(self, ttl: float) -> bool:
+    def _extend_impl(self, ttl: float, budget: float | None = None) -> bool:
         started = time.monotonic()
-        yes, answered, problems = self._on_all("extend", [self._value, max(1, int(round(ttl * 1000)))])
+        tally = self._on_all("extend", [self._value, max(1, int(round(ttl * 1000)))], budget=budget)
         if time.monotonic() >= self._valid_until:  # it had expired before the quorum renewed it
             return False
-        validity = ttl - (time.monotonic() - started) - self._drift(ttl)
-        if yes >= self._quorum and validity > 0:
-            self._valid_until = started + ttl - self._drift(ttl)
+        if tally.agreed and core.validity_left(ttl, started, time.monotonic()) > 0:
+            self._valid_until = started + ttl - core.drift(ttl)
             return True
-        self._check_answered(answered, problems)
+        tally.check_answered(self._name)
         return False
 
-    def _check_answered(self, answered: int, problems: list[str]) -> None:
-        """Too few nodes answered to tell whether the hold is still ours: say so, do not guess
-        (the renewal thread retries until the hold's validity runs out)."""
-        if answered < self._quorum:
-            raise QuorumNotReached(
-                f"{self._name!r}: {answered} of {len(self._clients)} nodes answered, "
-                f"{self._quorum} needed: " + "; ".join(problems)
-            )
+    def _renew_impl(self, ttl: float, budget: float) -> bool:
+        return self._extend_impl(ttl, budget)
 
     def _owned_impl(self) -> bool:
         if self._value is None or time.monotonic() >= self._valid_until:
             return False
-        yes, answered, problems = self._on_all("owned", [self._value])
-        if yes < self._quorum and time.monotonic() < self._valid_until:
-            self._check_answered(answered, problems)
-        return yes >= self._quorum and time.monotonic() < self._valid_until
+        tally = self._on_all("owned", [self._value])
+        if not tally.agreed and time.monotonic() < self._valid_until:
+            tally.check_answered(self._name)
+        return tally.agreed and time.monotonic() < self._valid_until
 
     def _locked_impl(self) -> bool:
-        results = self._round(("EXISTS", self._name))
-        return sum(1 for ok, value in results if ok and value) >= self._quorum
+        return self._round(("EXISTS", self._name)).agreed
 
     def _forget_impl(self) -> None:
         value, self._value = self._value, None
@@ -279,32 +486,21 @@ class Redlock(DistributedLock):
 
     def _close_impl(self) -> None:
         self._closed = True
+        for node in self._nodes:
+            node.close()
         if self._owns_clients:
             for client in self._clients:
                 client.close()
 
 
-def _get_connection(pool: Any) -> Any:
+def _read_within(conn: Any, seconds: float) -> Any:
+    """Read one reply, waiting at most ``seconds`` (the connection's own timeout is restored)."""
+    sock = conn._sock
+    if sock is None:
+        return conn.read_response()
+    sock.settimeout(max(0.001, seconds))
     try:
-        return pool.get_connection()
-    except TypeError:  # redis-py 5.0 wants a command name
-        return pool.get_connection("EVALSHA")
-
-
-def _pause_before_retry(lock: Any, answered: int, problems: list[str], unreachable: int,
-                        deadline: float | None) -> float | None:
-    """After a round that did not get the lock (Redlock and AsyncRedlock): seconds to pause,
-    jittered, before the next round; None when acquire should give up and return False.
-
-    ``unreachable`` counts the rounds in a row, this one included, in which fewer than a quorum
-    of nodes answered.  Giving up for that reason raises QuorumNotReached, naming the failures.
-    """
-    now = time.monotonic()
-    out_of_time = deadline is not None and now >= deadline
-    if out_of_time or (deadline is None and unreachable >= lock._unreachable_tries):
-        lock._check_answered(answered, problems)
-        return None
-    pause = random.uniform(lock._retry_delay / 4, lock._retry_delay)
-    if deadline is not None:
-        pause = min(pause, max(0.0, deadline - now))
-    return pause
+        return conn.read_response()
+    finally:
+        if conn._sock is sock:
+            sock.settimeout(conn.socket_timeout)

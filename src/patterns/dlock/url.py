@@ -21,6 +21,19 @@ from ._validate import check_name, check_ttl
 __all__ = ["lock_from_url"]
 
 
+def _need(module: str, extra: str, url: str) -> Any:
+    """Import an optional client library, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module, module.partition('.')[0]):
+            raise
+        scheme = url.partition("://")[0]
+        raise ImportError(f"a {scheme}:// lock needs {module}: pip install 'ftsync[{extra}]'") from exc
+
+
 def lock_from_url(url: str, name: str, ttl: float, **options: Any) -> DistributedLock:
     """A lock for ``name`` with ``ttl`` on the server ``url`` names; ``options`` go to the lock
     (``timeout``, ``auto_renew``, ``on_lost``, ...), except ``socket_timeout`` for Redis clients."""
@@ -37,7 +50,7 @@ def lock_from_url(url: str, name: str, ttl: float, **options: Any) -> Distribute
 
         return MemoryLock(name, ttl, **options)
     if scheme in ("redis", "rediss", "unix"):
-        import redis
+        redis = _need("redis", "redis", url)
 
         from .redis import RedisLock
 
@@ -45,7 +58,7 @@ def lock_from_url(url: str, name: str, ttl: float, **options: Any) -> Distribute
         client = redis.Redis.from_url(url, socket_timeout=socket_timeout)
         return RedisLock(client, name, ttl, owns_client=True, **options)
     if scheme == "redlock":
-        import redis
+        redis = _need("redis", "redis", url)
 
         from .redlock import Redlock
 

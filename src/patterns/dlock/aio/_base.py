@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from .._base import RenewalSchedule
 from .._errors import LockConnectionError, LockError, LockLost, LockNotAcquired, LockNotOwned, QuorumNotReached
 from .._validate import check_bool, check_callback, check_name, check_timeout, check_ttl
 
@@ -24,8 +25,6 @@ _log = logging.getLogger("patterns.dlock")
 class AsyncDistributedLock:
     """The common face of the asyncio locks; every method of the sync face is a coroutine here
     (``acquire``, ``release``, ``extend``, ``owned``, ``locked``, ``aclose``), plus ``async with``."""
-
-    _kind = "lock"
 
     def __init__(
         self,
@@ -47,6 +46,8 @@ class AsyncDistributedLock:
         self._token: int | None = None
         self._lost_reason: str | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._hold_sent: float | None = None
+        self._closed = False
 
     name = property(lambda self: self._name, doc="The lock's name, shared by every process that locks the same thing.")
     ttl = property(lambda self: self._ttl, doc="Seconds a hold lasts without extension.")
@@ -73,6 +74,10 @@ class AsyncDistributedLock:
     async def _extend_impl(self, ttl: float) -> bool:
         raise NotImplementedError
 
+    async def _renew_impl(self, ttl: float, budget: float) -> bool:
+        """One renewal for the renewal task, given up after ``budget`` seconds (the validity left)."""
+        return await asyncio.wait_for(self._extend_impl(ttl), budget)
+
     async def _owned_impl(self) -> bool:
         raise NotImplementedError
 
@@ -92,6 +97,8 @@ class AsyncDistributedLock:
         timeout = check_timeout(timeout)
         if not blocking and timeout:
             raise ValueError("timeout must be None or 0 when blocking is False")
+        if self._closed:
+            raise LockError(f"{self._name!r}: this lock is closed (make a new lock object)")
         if self._busy:
             raise LockError(f"{self._name!r}: another acquire() on this lock object is in progress")
         if self._held and not self.lost.is_set():
@@ -103,12 +110,16 @@ class AsyncDistributedLock:
                 await self._forget_impl()
                 self._held, self._token = False, None
             deadline = None
+            began = time.monotonic()
             if not blocking:
-                deadline = time.monotonic()
+                deadline = began
             elif timeout is not None:
-                deadline = time.monotonic() + timeout
+                deadline = began + timeout
+            self._hold_sent = None
             got = await self._acquire_impl(blocking, deadline)
             if got:
+                if self._hold_sent is None:
+                    self._hold_sent = began
                 self._held = True
                 self._lost_reason = None
                 self.lost.clear()
@@ -154,7 +165,8 @@ class AsyncDistributedLock:
         return await self._locked_impl()
 
     async def aclose(self) -> None:
-        """Release if held (a lost hold is forgotten quietly), stop renewing, close owned clients."""
+        """Release if held (a lost hold is forgotten quietly), stop renewing, close owned clients.
+        Afterwards ``acquire()`` raises LockError: make a new lock object."""
         try:
             if self._held and self.lost.is_set():  # nothing of ours to release: drop the rest
                 await self._stop_renewer()
@@ -169,12 +181,19 @@ class AsyncDistributedLock:
                 except LockNotOwned:
                     pass
         finally:
+            self._closed = True
             await self._stop_renewer()
             await self._close_impl()
 
     async def __aenter__(self) -> AsyncDistributedLock:
         if not await self.acquire(timeout=self._timeout):
             raise LockNotAcquired(f"{self._name!r} was not acquired within {self._timeout} s")
+        if self.lost.is_set():  # lost before the body could start: the body must not run
+            try:
+                await self.release()
+            except (LockNotOwned, LockConnectionError):
+                pass
+            raise LockLost(f"{self._name!r} was lost as it was acquired: {self._lost_reason}")
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -218,15 +237,21 @@ class AsyncDistributedLock:
             pass
 
     async def _renew_loop(self) -> None:
-        interval = self._ttl / 3
-        last_ok = time.monotonic()
+        ttl = self._ttl
+        schedule = RenewalSchedule(ttl, self._hold_sent or time.monotonic())
         while True:
-            await asyncio.sleep(interval)
-            try:
-                ok = await self._extend_impl(self._ttl)
-            except (LockConnectionError, QuorumNotReached) as exc:  # no answer: retry, for a ttl
-                if time.monotonic() - last_ok >= self._ttl:
-                    await self._mark_lost(f"renewal failed for a whole ttl: {exc}")
+            await asyncio.sleep(schedule.wait(time.monotonic()))
+            sent = time.monotonic()
+            budget = schedule.budget(sent)
+            if budget is None:
+                await self._mark_lost(schedule.expired_reason())
+                return
+            try:  # the call is cancelled when the validity runs out, whatever it waits on
+                ok = await self._renew_impl(ttl, budget)
+            except (LockConnectionError, QuorumNotReached, asyncio.TimeoutError) as exc:
+                schedule.failed(exc if str(exc) else LockConnectionError(f"no answer within {budget:.3f} s"))
+                if schedule.budget(time.monotonic()) is None:
+                    await self._mark_lost(schedule.expired_reason())
                     return
                 continue
             except asyncio.CancelledError:
@@ -237,4 +262,4 @@ class AsyncDistributedLock:
             if not ok:
                 await self._mark_lost("a renewal found it gone (expired or taken)")
                 return
-            last_ok = time.monotonic()
+            schedule.renewed(sent)

@@ -62,8 +62,6 @@ class AsyncEtcdLock(AsyncDistributedLock):
     """EtcdLock for asyncio; see :class:`patterns.dlock.EtcdLock` (FIFO waiters, create revision as
     the token, ttl rounded up to whole seconds, extend() renews the lease to its granted ttl)."""
 
-    _kind = "etcd"
-
     def __init__(
         self,
         endpoint: str,
@@ -132,8 +130,10 @@ class AsyncEtcdLock(AsyncDistributedLock):
         if self._session is not None:
             self._lease = await self._session._lease_to_use()
             return self._lease
+        self._hold_sent = time.monotonic()  # the lease's ttl starts no earlier than this
         if self._lease is not None and await self._keepalive(self._lease):
             return self._lease
+        self._hold_sent = time.monotonic()
         data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
         if data.get("error") or not data.get("ID"):
             raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
@@ -210,8 +210,9 @@ class AsyncEtcdLock(AsyncDistributedLock):
         finally:
             if not done:
                 self._key = self._revision = None
-                try:
-                    await self._post("/v3/kv/deleterange", {"key": key_b64})
+                try:  # as EtcdLock._give_up: revoking the lease deletes the key in the same request
+                    if self._keep_lease:
+                        await self._post("/v3/kv/deleterange", {"key": key_b64})
                     await self._drop_lease()
                 except LockError:
                     pass

@@ -21,8 +21,6 @@ _POLL = 0.002
 class AsyncMemoryLock(AsyncDistributedLock):
     """MemoryLock for asyncio: an in-process lock with the distributed locks' face and fencing tokens."""
 
-    _kind = "memory"
-
     def __init__(
         self,
         name: str,

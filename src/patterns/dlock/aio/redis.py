@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import random
+import asyncio
 import secrets
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 from .._errors import LockConnectionError
+from ..redis import _timeout_error
 from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _LOCKED, _OWNED, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
-from ..redis import _lay_out, describe_client
+from ..redis import _lay_out, _socket_timeout, describe_client, wait_after_refusal
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncRedisLock"]
@@ -17,17 +18,31 @@ __all__ = ["AsyncRedisLock"]
 T = TypeVar("T")
 
 
-async def call(client: Any, awaitable: Awaitable[T]) -> T:
+async def call(client: Any, awaitable: Awaitable[T], budget: float | None = None) -> T:
+    """Await a redis.asyncio call; connection problems become LockConnectionError.  ``budget``:
+    the most seconds to wait, redis-py's own retries included; past it the call is cancelled
+    (not awaited: a cancelled connect may linger) and LockConnectionError raised."""
     try:
-        return await awaitable
+        if budget is None:
+            return await awaitable
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait({task}, timeout=max(0.001, budget))
+        if not done:
+            task.cancel()
+            task.add_done_callback(_consume)
+            raise LockConnectionError(f"{describe_client(client)} did not answer within {budget:.3g} s")
+        return task.result()
     except _redis_errors() as exc:
         raise LockConnectionError(f"{describe_client(client)} did not answer: {exc}") from exc
 
 
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class AsyncRedisLock(AsyncDistributedLock):
     """RedisLock for asyncio: ``client`` is a ``redis.asyncio.Redis``; everything else as RedisLock."""
-
-    _kind = "redis"
 
     def __init__(
         self,
@@ -61,34 +76,38 @@ class AsyncRedisLock(AsyncDistributedLock):
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
         ttl_ms = _ms(self._ttl)
         heir = ""
+        grace = _socket_timeout(self._client) or 1.0
         while True:
             value = secrets.token_hex(16)
+            self._hold_sent = now = time.monotonic()
+            budget = None if deadline is None else deadline + grace - now  # timeout + one socket timeout
             try:
                 args = [value, ttl_ms, heir, self._waiting_ms]
-                got, number = await call(self._client, self._acquire_script(keys=self._acquire_keys, args=args))
-            except LockConnectionError:
-                await self._cleanup(value)
+                got, number = await call(self._client, self._acquire_script(keys=self._acquire_keys, args=args), budget)
+            except LockConnectionError as exc:
+                if exc.__cause__ is None or not isinstance(exc.__cause__, _timeout_error()):
+                    left = None if deadline is None else deadline + grace - time.monotonic()
+                    if left is None or left > 0.01:  # the SET may have run and only the reply was lost
+                        await self._cleanup(value, left)
                 raise
             if got:
                 self._value = value
                 self._token = int(number)
                 return True
-            wait = self._poll_max if number < 0 else min(self._poll_max, number / 1000 + 0.001)
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                wait = min(wait, remaining)
-            wait *= random.uniform(0.8, 1.0)
+            wait = wait_after_refusal(number, self._poll_max, deadline, time.monotonic())
+            if wait is None:
+                return False
             heir = ""
             if wait >= 0.001:
-                woken = await call(self._client, self._client.blpop([self._wake_key], timeout=round(wait, 3)))
+                woken = await call(self._client, self._client.blpop([self._wake_key], timeout=round(wait, 3)),
+                                   None if deadline is None else deadline + grace - time.monotonic())
                 if woken:
                     heir = woken[1]
 
-    async def _cleanup(self, value: str) -> None:
+    async def _cleanup(self, value: str, budget: float | None = None) -> None:
         try:
-            await self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
+            await call(self._client, self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS]),
+                       budget)
         except Exception:  # noqa: BLE001 - best effort; the ttl ends it anyway
             pass
 
@@ -96,6 +115,10 @@ class AsyncRedisLock(AsyncDistributedLock):
         value, self._value = self._value, None
         script = self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
         return bool(await call(self._client, script))
+
+    async def _renew_impl(self, ttl: float, budget: float) -> bool:
+        script = self._extend_script(keys=self._keys[:1], args=[self._value, _ms(ttl)])
+        return bool(await call(self._client, script, budget))
 
     async def _extend_impl(self, ttl: float) -> bool:
         script = self._extend_script(keys=self._keys[:1], args=[self._value, _ms(ttl)])

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._validate import check_name, check_ttl
+from ..url import _need
 from ._base import AsyncDistributedLock
 
 __all__ = ["lock_from_url"]
@@ -27,14 +28,14 @@ def lock_from_url(url: str, name: str, ttl: float, **options: Any) -> AsyncDistr
 
         return AsyncMemoryLock(name, ttl, **options)
     if scheme in ("redis", "rediss", "unix"):
-        import redis.asyncio
+        redis_asyncio = _need("redis.asyncio", "redis", url)
 
         from .redis import AsyncRedisLock
 
-        client = redis.asyncio.Redis.from_url(url, socket_timeout=options.pop("socket_timeout", 2.0))
+        client = redis_asyncio.Redis.from_url(url, socket_timeout=options.pop("socket_timeout", 2.0))
         return AsyncRedisLock(client, name, ttl, owns_client=True, **options)
     if scheme == "redlock":
-        import redis.asyncio
+        redis_asyncio = _need("redis.asyncio", "redis", url)
 
         from .redlock import AsyncRedlock
 
@@ -43,9 +44,10 @@ def lock_from_url(url: str, name: str, ttl: float, **options: Any) -> AsyncDistr
         nodes = [h for h in hosts.split(",") if h]
         if not nodes:
             raise ValueError(f"url must name at least one node: redlock://h1:p1,h2:p2,..., got {url!r}")
-        clients = [redis.asyncio.Redis.from_url(f"redis://{n}/{path}", socket_timeout=socket_timeout) for n in nodes]
+        clients = [redis_asyncio.Redis.from_url(f"redis://{n}/{path}", socket_timeout=socket_timeout) for n in nodes]
         return AsyncRedlock(clients, name, ttl, owns_clients=True, **options)
     if scheme in ("etcd", "etcds"):
+        _need("httpx", "etcd", url)
         from .etcd import AsyncEtcdLock
 
         http = "https" if scheme == "etcds" else "http"
