@@ -1,5 +1,6 @@
 """Shared helpers: interpreter facts, a runner that starts threads together, stress scaling."""
 
+import contextlib
 import faulthandler
 import os
 import sys
@@ -70,17 +71,28 @@ def pytest_configure(config):
     _real_stderr_fd = os.dup(2)
 
 
+def arm_watchdog(seconds: float) -> None:
+    """A hang detector: if still running ``seconds`` from now, dump every thread's stack to the
+    real stderr and end the process, so a deadlock fails the run (with the evidence) instead of
+    hanging CI.  Under TSan, where everything is slower, the bound is ten times longer.
+    ``faulthandler.cancel_dump_traceback_later()`` disarms it."""
+    faulthandler.dump_traceback_later(seconds * (10 if TSAN_BUILD else 1), exit=True, file=_real_stderr_fd)
+
+
+@contextlib.contextmanager
+def hang_watchdog(seconds: float):
+    """``arm_watchdog(seconds)`` for the block."""
+    arm_watchdog(seconds)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
 @pytest.fixture
 def watchdog():
-    """Arm a hang detector: ``watchdog(seconds)`` dumps every thread's stack to stderr and ends
-    the process if the test is still running then, so a deadlock fails the run (with the
-    evidence) instead of hanging CI.  Disarmed at the end of the test.  Under TSan, where
-    everything is slower, the bound is ten times longer."""
-
-    def arm(seconds: float) -> None:
-        faulthandler.dump_traceback_later(seconds * (10 if TSAN_BUILD else 1), exit=True, file=_real_stderr_fd)
-
-    yield arm
+    """``watchdog(seconds)`` arms :func:`arm_watchdog` for the rest of the test."""
+    yield arm_watchdog
     faulthandler.cancel_dump_traceback_later()
 
 

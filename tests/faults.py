@@ -19,16 +19,16 @@ The servers themselves (tests/servers.py) freeze (SIGSTOP), thaw, kill, ``restar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import faulthandler
 import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
+from conftest import hang_watchdog as watchdog
 from servers import free_port
 
 __all__ = ["FaultProxy", "abounded", "bounded", "dump_stacks", "timed", "watchdog"]
@@ -88,16 +88,6 @@ async def atimed(awaitable: Any, limit: float = 10.0) -> tuple[Any, float]:
     except Exception as exc:  # noqa: BLE001
         value = exc
     return value, time.monotonic() - started
-
-
-@contextlib.contextmanager
-def watchdog(limit: float) -> Iterator[None]:
-    """Should the block run past ``limit`` s, dump every stack and end the process (exit code 1)."""
-    faulthandler.dump_traceback_later(limit, exit=True, file=sys.stderr)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
 
 
 class FaultProxy:
