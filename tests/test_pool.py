@@ -340,13 +340,21 @@ def test_asyncio_run_in_executor_accepts_the_pool(make_pool):
     assert asyncio.run(main()) == [2**i for i in range(10)]
 
 
-def test_worker_threads_are_named_and_start_on_first_submit(make_pool):
+def test_worker_threads_are_named_and_start_only_when_no_idle_worker_can_take_the_job(make_pool):
     before = threading.active_count()
     pool = make_pool(3, name="crawler")
     assert threading.active_count() == before
     pool.submit(int).result(WAIT)
-    names = sorted(t.name for t in pool._core.threads)
-    assert names == ["crawler_0", "crawler_1", "crawler_2"]
+    assert [t.name for t in pool._core.threads] == ["crawler_0"]
+    gates = [blocker() for _ in range(4)]
+    for job, _, _ in gates:
+        pool.submit(job)
+    for _, started, _ in gates[:3]:
+        assert started.wait(WAIT)
+    # three jobs block three workers; the fourth waits: never more threads than workers
+    assert sorted(t.name for t in pool._core.threads) == ["crawler_0", "crawler_1", "crawler_2"]
+    for _, _, release in gates:
+        release.set()
 
 
 # -- bad input, refused before anything happens
@@ -431,9 +439,11 @@ def test_cancel_stops_dispatch_cancels_queued_and_lets_running_jobs_stop_early(m
     assert all(f.result(WAIT) is True for f in running)  # they saw the cancellation
     assert all(f.cancelled() for f in queued)
     assert isinstance(pool.ctx.err(), Canceled)
-    with pytest.raises(RuntimeError, match="after shutdown"):
+    with pytest.raises(RuntimeError, match="after the pool was cancelled"):
         pool.submit(int)
     assert pool.shutdown(timeout=WAIT).joined
+    with pytest.raises(RuntimeError, match="after the pool was cancelled"):
+        pool.submit(int)  # a shutdown after the cancel does not change the reason
     stats = pool.stats()
     assert (stats.completed, stats.cancelled, stats.queued, stats.running) == (2, 10, 0, 0)
 
@@ -456,10 +466,12 @@ def test_a_pool_made_with_a_cancelled_context_takes_no_jobs(make_pool):
     cancel()
     pool = make_pool(2, ctx=parent)
     assert isinstance(pool.ctx.err(), Canceled)
-    with pytest.raises(RuntimeError, match="after shutdown"):
+    with pytest.raises(RuntimeError, match="after the pool was cancelled"):
         pool.submit(int)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Canceled):
         list(pool.imap(abs, [1, 2]))
+    with pytest.raises(Canceled):
+        list(pool.imap(abs, [1, 2], ordered=False))
     assert pool.stats().submitted == 0 and pool._core.threads == []
 
 

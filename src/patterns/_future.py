@@ -27,16 +27,18 @@ from concurrent.futures._base import (
     PENDING,
     RUNNING,
 )
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 __all__ = ["Future"]
+
+_T = TypeVar("_T")
 
 _MAIN_THREAD_ID = threading.main_thread().ident
 _SIGNAL_SLICE = 0.1  # main-thread waits are cut so Ctrl-C lands (3.13t may not interrupt a lock)
 _monotonic = time.monotonic
 
 
-class Future(_StdFuture):
+class Future(_StdFuture[_T]):
     """The result of a job submitted to a :class:`~patterns.WorkerPool`.
 
     Same API and semantics as :class:`concurrent.futures.Future`; usable with
@@ -107,7 +109,7 @@ class Future(_StdFuture):
         state = self._state
         return state == FINISHED or state == CANCELLED or state == CANCELLED_AND_NOTIFIED
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> _T:
         """The job's return value; re-raises its exception; CancelledError; TimeoutError."""
         with self._condition:  # the common case: already finished
             if self._state == FINISHED and self._exception is None:
@@ -127,7 +129,7 @@ class Future(_StdFuture):
             return self._exception
         raise _FuturesTimeout()
 
-    def add_done_callback(self, fn: Callable[[Future], object]) -> None:
+    def add_done_callback(self, fn: Callable[[Future[_T]], object]) -> None:
         """Call ``fn(future)`` when done (at once, in this thread, if it already is)."""
         with self._condition:
             state = self._state
@@ -198,7 +200,7 @@ class Future(_StdFuture):
                 return False
         raise RuntimeError(f"Future in unexpected state: {state}")
 
-    def set_result(self, result: Any) -> None:
+    def set_result(self, result: _T) -> None:
         """Finish with ``result`` (the executor's side); InvalidStateError if already done."""
         self._finish(result, False)
 
@@ -207,15 +209,28 @@ class Future(_StdFuture):
         self._finish(exception, True)
 
     def _finish(self, value: Any, failed: bool) -> None:
-        """Store the outcome, then tell wait() waiters, sleepers and callbacks (the hot path:
-        the detaching and waking are inlined rather than calls)."""
+        """Store the outcome, then tell wait() waiters, sleepers and callbacks."""
+        sleepers = self._complete(value, failed)
+        if sleepers is not None:
+            for sleeper in sleepers:
+                _release_quietly(sleeper)
+
+    def _complete(self, value: Any, failed: bool) -> list | None:
+        """Store the outcome and tell wait() waiters; the sleepers to wake, or None.
+
+        The caller wakes the returned sleepers after letting go of its own references, so that
+        a woken ``result()`` caller holds the last ones (WorkerPool's worker loop does).  When
+        there are callbacks, the sleepers are woken here, then the callbacks run, and None is
+        returned (the hot path: the detaching is inlined rather than a call).
+        """
         with self._condition:
             if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
-                raise InvalidStateError(f"{self._state}: {type(self).__name__} at {id(self):#x}")
+                raise InvalidStateError(f"{self._state}: {self!r}")
             if failed:
                 self._exception = value
             else:
                 self._result = value
+            value = None
             self._state = FINISHED
             if self._waiter_list:
                 for waiter in self._waiter_list:
@@ -228,11 +243,13 @@ class Future(_StdFuture):
                 self._sleepers = None
             if callbacks is not None:
                 self._callbacks = None
+        if callbacks is None:
+            return sleepers
         if sleepers:
             for sleeper in sleepers:
                 _release_quietly(sleeper)
-        if callbacks is not None:
-            self._run_callbacks(callbacks)
+        self._run_callbacks(callbacks)
+        return None
 
     def _take_sleepers_and_callbacks(self) -> tuple[list | None, list | None]:
         """Detach who must hear of the completion (called holding the lock, once)."""
