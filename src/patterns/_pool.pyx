@@ -141,6 +141,12 @@ cdef class PoolCore:
         return ftsync_i64_load(&self._closed) != 0
 
     @property
+    def broken(self):
+        """None, or why the pool is broken (an initializer failed)."""
+        with self._gate:
+            return self._broken
+
+    @property
     def threads(self):
         """The worker threads started so far (a copy)."""
         with self._gate:

@@ -201,6 +201,10 @@ class WorkerPool(Executor):
     def _threads(self) -> list[threading.Thread]:
         return self._core.threads
 
+    @property
+    def _broken(self) -> str | bool:
+        return self._core.broken or False
+
     def __repr__(self) -> str:
         s = self.stats()
         state = "shut down" if self._core.closed else "open"
