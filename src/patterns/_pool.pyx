@@ -197,10 +197,10 @@ cdef class PoolCore:
         try:
             self._slots.acquire(ctx=self._room_ctx)
         except Exception:
-            if self._ctx.err() is not None:  # the waker that closes the core may not have run yet
-                raise RuntimeError("cannot schedule new futures after the pool was cancelled") from None
             if ftsync_i64_load(&self._closed):
                 raise self._closed_error() from None
+            if self._ctx.err() is not None:  # cancelled; the waker that closes the core has not run yet
+                raise RuntimeError("cannot schedule new futures after the pool was cancelled") from None
             raise
 
     cdef void _start_worker(self) except *:
