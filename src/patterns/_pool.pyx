@@ -184,11 +184,12 @@ cdef class PoolCore:
             if ftsync_i64_load(&self._closed):
                 raise self._closed_error()
             self._put(job)
-            idle = ftsync_i64_load(&self._idle)
-            if idle > 0:  # only submitters take from _idle, all under _gate: no lower bound race
-                ftsync_i64_fetch_add(&self._idle, -1)
-            elif len(self._threads) < self._workers:
-                self._start_worker()
+            if ftsync_i64_load(&self._started_threads) < self._workers:  # else nothing to decide
+                idle = ftsync_i64_load(&self._idle)
+                if idle > 0:  # only submitters take from _idle, all under _gate: no lower bound race
+                    ftsync_i64_fetch_add(&self._idle, -1)
+                else:
+                    self._start_worker()
         ftsync_i64_fetch_add(&self._submitted, 1)
 
     cdef void _take_slot(self) except *:
@@ -311,6 +312,7 @@ cdef class PoolCore:
         cdef object empty = queue.empty
         cdef object slots = self._slots
         cdef list current = self._current
+        cdef int64_t workers = self._workers
         cdef object job, future, fn, args, kwargs, result, sleepers, sleeper
         cdef bint failed
         if self._initializer is not None:
@@ -323,8 +325,9 @@ cdef class PoolCore:
                 self._end_if_over()
                 return
         while True:
-            if empty():
-                ftsync_i64_fetch_add(&self._idle, 1)  # a submit may now count on this worker
+            # A submit may now count on this worker (no need once every worker has started).
+            if ftsync_i64_load(&self._started_threads) < workers and empty():
+                ftsync_i64_fetch_add(&self._idle, 1)
             job = get()
             if job is None:
                 ftsync_i64_fetch_add(&self._exited, 1)
