@@ -58,7 +58,9 @@ def _all_at_once(count, target):
 
 def test_first_submits_from_many_threads_start_at_most_workers_threads_and_run_every_job():
     # Race 1 of issue 12: submit read the thread list without the lock while the first submit
-    # replaced it.  Now the list is read and grown under the gate only.
+    # replaced it.  Now the list is read and grown under the gate only.  The old race had no
+    # symptom a test sees (0 of 150 rounds failed before the fix; ThreadSanitizer reports it):
+    # this holds the new lazy start to its bounds (never more threads than workers, every job run).
     per_thread = 20
     for _ in range(stress_rounds(SUBMIT_ROUNDS)):
         pool = WorkerPool(4)
@@ -79,7 +81,8 @@ def test_first_submits_from_many_threads_start_at_most_workers_threads_and_run_e
 def test_submits_racing_shutdown_or_cancel_end_done_cancelled_or_refused(how):
     # Race 2 of issue 12: _take_slot read _closed without the lock while close() wrote it.  Every
     # submit racing the close either is refused with the reason, or returns a future that ends
-    # done or cancelled; nothing hangs, and the counts add up.
+    # done or cancelled; nothing hangs, and the counts add up.  Before the fix, on 3.13t, a
+    # refused submit gave the wrong reason in 138 of 150 rounds (shutdown) and 101 of 150 (cancel).
     reason = "after shutdown" if how == "shutdown" else "after the pool was cancelled"
     for _ in range(stress_rounds(CLOSE_ROUNDS)):
         pool = WorkerPool(2, queue_size=4)
@@ -120,7 +123,8 @@ def test_submits_racing_shutdown_or_cancel_end_done_cancelled_or_refused(how):
 @pytest.mark.parametrize("ordered", [True, False])
 def test_imap_raises_the_pools_error_when_a_cancel_lands_while_it_refills(ordered):
     # Issue 14: with window=4, a cancel() landing while imap refilled its window came out as
-    # "RuntimeError: cannot schedule new futures after shutdown" (200 of 200 runs on 3.13t).
+    # "RuntimeError: cannot schedule new futures after shutdown": in 200 of 200 rounds (ordered)
+    # and 199 of 200 (unordered) on 3.13t before the fix.
     outcomes = {"canceled": 0, "finished": 0}
     for _ in range(stress_rounds(IMAP_ROUNDS)):
         pool = WorkerPool(4)
@@ -142,7 +146,8 @@ def test_a_mapped_result_is_freed_once_the_caller_drops_it():
     # CPython's test_free_reference failed about 1 run in 40 on 3.13t: the worker let go of the
     # job and the future after waking the waiter, so the result's last reference could be
     # dropped by a thread that is not its owner and then wait, queued for the idle worker thread,
-    # until the next garbage collection.  Before the fix this failed in 132 of 200 rounds.
+    # until the next garbage collection.  Before the fix a result was kept in 22 of 40 rounds of
+    # this test on 3.13t (132 of 200 in a standalone loop).
     class Result:
         pass
 
