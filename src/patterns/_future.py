@@ -58,7 +58,7 @@ class Future(_StdFuture[_T]):
         self._state = PENDING
 
     @property
-    def _condition(self) -> _ConditionView:
+    def _condition(self) -> _ConditionView:  # type: ignore[override]
         """The stdlib's lock-and-condition attribute, for code that uses it (``wait()``,
         ``as_completed()``, tests that settle a future by hand and ``notify_all()``)."""
         return _ConditionView(self)
@@ -298,7 +298,7 @@ class _ConditionView:
 
     __slots__ = ("_future",)
 
-    def __init__(self, future: Future) -> None:
+    def __init__(self, future: Future[Any]) -> None:
         self._future = future
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -335,11 +335,11 @@ class _ConditionView:
         if future._sleepers is None:
             future._sleepers = []
         future._sleepers.append(sleeper)
-        saved = future._lock._release_save()
+        saved = future._lock._release_save()  # type: ignore[attr-defined]
         try:
             return sleeper.acquire(True, -1 if timeout is None else timeout)
         finally:
-            future._lock._acquire_restore(saved)
+            future._lock._acquire_restore(saved)  # type: ignore[attr-defined]
             if future._sleepers is not None and sleeper in future._sleepers:
                 future._sleepers.remove(sleeper)
 
