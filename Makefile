@@ -9,6 +9,7 @@
 #   make csan      the C stress test under ThreadSanitizer and under ASan+UBSan
 #   make tsan      the concurrency suites under ThreadSanitizer on a free-threaded 3.13t (built once,
 #                  cached); any report fails (scripts/tsan.sh)
+#   make cpython-tests  CPython's concurrent.futures tests for a 3.11 installed without its test package
 #   make bench     pytest-benchmark comparisons with the peer libraries
 
 PYTHON ?= python3
@@ -19,7 +20,7 @@ CORE_TEST := csrc/tests/test_atomic_core.c csrc/ftsync_atomic.c
 CBUILD := csrc/tests/build
 CFLAGS_SAN := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread
 
-.PHONY: test test-gil test-ft stubtest tsan csan servers docs bench clean
+.PHONY: test test-gil test-ft stubtest tsan csan servers docs bench clean cpython-tests
 
 test: csan servers test-gil stubtest docs test-ft tsan
 
@@ -43,7 +44,7 @@ $(VENVS)/ft/bin/python:
 
 # The suites run against the installed, auditwheel-repaired wheel (tests/test_build.py checks
 # that FTSYNC_EXPECT_WHEEL is what is installed), never against the source tree.
-test-gil: $(VENVS)/gil/bin/python
+test-gil: $(VENVS)/gil/bin/python cpython-tests
 	wheel=$$(bash scripts/install-wheel.sh $(VENVS)/gil | tail -n 1) && \
 		FTSYNC_EXPECT_WHEEL=$$wheel $< -m pytest
 
@@ -61,6 +62,23 @@ docs: $(VENVS)/gil/bin/python
 	$(INSTALLED_GIL)
 	$< $(PIP_INSTALL) "mkdocs>=1.6" "mkdocstrings[python]>=0.26"  # the docs extra, without reinstalling ftsync
 	$< -m mkdocs build --strict --site-dir build/site
+
+# tests/test_pool_cpython_contract.py runs CPython's own ThreadPoolExecutor tests against WorkerPool,
+# from the interpreter's test package.  pyenv's and Debian's 3.11 come without it: unpack the one
+# test module from Debian's libpython3.11-testsuite into the cache (not installed system-wide).
+CPYTHON_TESTS_311 := $(HOME)/.cache/ftsync/python3.11-testsuite
+cpython-tests:
+	@if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+		|| $(PYTHON) -c 'import test.test_concurrent_futures' 2>/dev/null \
+		|| [ -f $(CPYTHON_TESTS_311)/usr/lib/python3.11/test/test_concurrent_futures.py ]; then \
+		echo "cpython-tests: present (or not needed for $(PYTHON))"; \
+	else \
+		tmp=$$(mktemp -d) && chmod 755 $$tmp && cd $$tmp && \
+		{ apt-get download -q libpython3.11-testsuite || { sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+			$$sudo apt-get update -q && apt-get download -q libpython3.11-testsuite; }; } && \
+		mkdir -p $(CPYTHON_TESTS_311) && dpkg-deb -x libpython3.11-testsuite_*.deb $(CPYTHON_TESTS_311) && \
+		cd / && rm -rf $$tmp; \
+	fi
 
 csan:
 	mkdir -p $(CBUILD)

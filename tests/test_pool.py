@@ -4,6 +4,7 @@ import asyncio
 import concurrent.futures as cf
 import gc
 import itertools
+import os
 import threading
 import time
 
@@ -340,13 +341,21 @@ def test_asyncio_run_in_executor_accepts_the_pool(make_pool):
     assert asyncio.run(main()) == [2**i for i in range(10)]
 
 
-def test_worker_threads_are_named_and_start_on_first_submit(make_pool):
+def test_worker_threads_are_named_and_start_only_when_no_idle_worker_can_take_the_job(make_pool):
     before = threading.active_count()
     pool = make_pool(3, name="crawler")
     assert threading.active_count() == before
     pool.submit(int).result(WAIT)
-    names = sorted(t.name for t in pool._core.threads)
-    assert names == ["crawler_0", "crawler_1", "crawler_2"]
+    assert [t.name for t in pool._core.threads] == ["crawler_0"]
+    gates = [blocker() for _ in range(4)]
+    for job, _, _ in gates:
+        pool.submit(job)
+    for _, started, _ in gates[:3]:
+        assert started.wait(WAIT)
+    # three jobs block three workers; the fourth waits: never more threads than workers
+    assert sorted(t.name for t in pool._core.threads) == ["crawler_0", "crawler_1", "crawler_2"]
+    for _, _, release in gates:
+        release.set()
 
 
 # -- bad input, refused before anything happens
@@ -363,6 +372,10 @@ def test_worker_threads_are_named_and_start_on_first_submit(make_pool):
         ({"workers": 2, "queue_size": 1.5}, TypeError, "queue_size must be a positive int or None"),
         ({"workers": 2, "ctx": "ctx"}, TypeError, "ctx must be a Context or None, got str"),
         ({"workers": 2, "name": 3}, TypeError, "name must be a str or None"),
+        ({"workers": 2**64}, ValueError, f"workers must be <= {2**63 - 1}, got {2**64}"),
+        ({"workers": 2, "queue_size": 2**64}, ValueError, f"queue_size must be <= {2**63 - 1}, got {2**64}"),
+        ({"workers": 2, "initializer": 3}, TypeError, "initializer must be callable or None, got int"),
+        ({"workers": 2, "initargs": [1]}, TypeError, "initargs must be a tuple, got list"),
     ],
 )
 def test_bad_constructor_arguments_are_refused(kwargs, error, message):
@@ -378,6 +391,10 @@ def test_bad_call_arguments_are_refused_before_anything_is_queued(make_pool):
         pool.imap(None, [1])
     with pytest.raises(ValueError, match="window must be >= 1, got 0"):
         pool.imap(abs, [1], window=0)
+    with pytest.raises(ValueError, match=f"window must be <= {2**63 - 1}, got {2**64}"):
+        pool.imap(abs, [1], window=2**64)
+    with pytest.raises(ValueError, match=f"buffersize must be <= {2**63 - 1}, got {2**64}"):
+        pool.map(abs, [1], buffersize=2**64)
     with pytest.raises(ValueError, match="timeout must be >= 0"):
         pool.shutdown(timeout=-1)
     with pytest.raises(TypeError, match="ctx must be a Context"):
@@ -431,9 +448,11 @@ def test_cancel_stops_dispatch_cancels_queued_and_lets_running_jobs_stop_early(m
     assert all(f.result(WAIT) is True for f in running)  # they saw the cancellation
     assert all(f.cancelled() for f in queued)
     assert isinstance(pool.ctx.err(), Canceled)
-    with pytest.raises(RuntimeError, match="after shutdown"):
+    with pytest.raises(RuntimeError, match="after the pool was cancelled"):
         pool.submit(int)
     assert pool.shutdown(timeout=WAIT).joined
+    with pytest.raises(RuntimeError, match="after the pool was cancelled"):
+        pool.submit(int)  # a shutdown after the cancel does not change the reason
     stats = pool.stats()
     assert (stats.completed, stats.cancelled, stats.queued, stats.running) == (2, 10, 0, 0)
 
@@ -456,10 +475,12 @@ def test_a_pool_made_with_a_cancelled_context_takes_no_jobs(make_pool):
     cancel()
     pool = make_pool(2, ctx=parent)
     assert isinstance(pool.ctx.err(), Canceled)
-    with pytest.raises(RuntimeError, match="after shutdown"):
+    with pytest.raises(RuntimeError, match="after the pool was cancelled"):
         pool.submit(int)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Canceled):
         list(pool.imap(abs, [1, 2]))
+    with pytest.raises(Canceled):
+        list(pool.imap(abs, [1, 2], ordered=False))
     assert pool.stats().submitted == 0 and pool._core.threads == []
 
 
@@ -857,3 +878,136 @@ def test_a_finished_run_waits_cleanly_after_the_pool_has_ended(make_pool):
         time.sleep(0.01)
     assert pool.ctx.err() is not None  # the pool tidied its context away
     run.wait(WAIT)  # the run had finished: that tidying is not its error
+
+
+# -- ThreadPoolExecutor's behaviours that a drop-in needs (issue 14)
+
+
+def test_the_default_worker_count_is_thread_pool_executors():
+    count = getattr(os, "process_cpu_count", os.cpu_count)()
+    pool = WorkerPool()
+    try:
+        assert pool.workers == min(32, (count or 1) + 4)
+        assert pool.workers == cf.ThreadPoolExecutor()._max_workers
+    finally:
+        pool.shutdown()
+
+
+def test_the_initializer_runs_once_in_every_worker_thread_with_its_arguments(make_pool):
+    seen = []
+    local = threading.local()
+
+    def init(tag):
+        local.tag = tag
+        seen.append(threading.current_thread().name)
+
+    pool = make_pool(3, name="init", initializer=init, initargs=("ready",))
+    gates = [blocker() for _ in range(3)]
+    for job, _, _ in gates:
+        pool.submit(job)
+    for _, started, _ in gates:
+        assert started.wait(WAIT)
+    for _, _, release in gates:
+        release.set()
+    assert [pool.submit(lambda: local.tag).result(WAIT) for _ in range(6)] == ["ready"] * 6
+    assert sorted(seen) == ["init_0", "init_1", "init_2"]
+
+
+def test_a_failing_initializer_breaks_the_pool_like_thread_pool_executor(make_pool, caplog):
+    entered = threading.Event()
+    go_on = threading.Event()
+
+    def init():
+        entered.set()
+        assert go_on.wait(WAIT)
+        raise ValueError("no database")
+
+    pool = make_pool(1, initializer=init)
+    pending = [pool.submit(abs, -i) for i in range(5)]
+    assert entered.wait(WAIT)
+    go_on.set()
+    for future in pending:
+        with pytest.raises(cf.BrokenExecutor, match="initializer failed"):
+            future.result(WAIT)
+        assert isinstance(future.exception(), cf.thread.BrokenThreadPool)
+    with pytest.raises(cf.thread.BrokenThreadPool, match="initializer failed"):
+        pool.submit(abs, 1)
+    assert "Exception in initializer" in caplog.text and "no database" in caplog.text
+    assert pool.shutdown(timeout=WAIT).joined
+    stats = pool.stats()
+    assert (stats.submitted, stats.failed, stats.queued, stats.running) == (5, 5, 0, 0)
+
+
+def test_map_with_buffersize_submits_the_first_window_at_call_time(make_pool):
+    pool = make_pool(2)
+    calls = []
+    results = pool.map(calls.append, range(10), buffersize=3)
+    assert pool.stats().submitted == 3  # before the first next(), as Python 3.14 does
+    assert list(results) == [None] * 10
+    assert sorted(calls) == list(range(10))
+    assert pool.stats().submitted == 10
+
+
+def test_settling_a_finished_future_again_names_the_future():
+    future = Future()
+    future.set_result(5)
+    with pytest.raises(cf.InvalidStateError, match=r"FINISHED: <Future at 0x[0-9a-f]+ state=finished returned int>"):
+        future.set_result(6)
+    with pytest.raises(cf.InvalidStateError, match=r"FINISHED: <Future at 0x[0-9a-f]+ state=finished returned int>"):
+        future.set_exception(ValueError())
+    cancelled = Future()
+    cancelled.cancel()
+    with pytest.raises(cf.InvalidStateError, match=r"CANCELLED: <Future at 0x[0-9a-f]+ state=cancelled>"):
+        cancelled.set_result(1)
+
+
+def test_a_future_settled_by_hand_wakes_its_waiters_through_condition_notify_all():
+    # What code written for concurrent.futures.Future does (CPython's test_exception_with_success).
+    future = Future()
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(future.exception(timeout=WAIT)))
+    waiter.start()
+    while not future._sleepers:
+        time.sleep(0.001)
+    started = time.monotonic()
+    with future._condition:
+        future._state = "FINISHED"
+        future._exception = OSError("by hand")
+        future._condition.notify_all()
+    waiter.join(WAIT)
+    assert isinstance(got[0], OSError)
+    assert time.monotonic() - started < WAIT / 2  # woken, not timed out
+
+
+def test_a_pool_can_be_asyncios_default_executor(make_pool):
+    pool = make_pool(2, name="loop-pool")
+    view = pool.as_thread_pool_executor()
+    assert isinstance(view, cf.ThreadPoolExecutor)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(view)
+        names = await asyncio.gather(*(loop.run_in_executor(None, lambda: threading.current_thread().name)
+                                       for _ in range(8)))
+        return names, await asyncio.to_thread(pow, 2, 10)
+
+    names, power = asyncio.run(main())  # asyncio.run shuts the default executor down at the end
+    assert power == 2**10  # to_thread uses its own context-copying path, on the same loop
+    assert set(names) <= {"loop-pool_0", "loop-pool_1"}
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(int)  # the view's shutdown is the pool's
+
+
+def test_submit_after_cancel_says_cancelled_and_after_shutdown_says_shutdown(make_pool):
+    cancelled = make_pool(1)
+    cancelled.cancel()
+    with pytest.raises(RuntimeError, match="after the pool was cancelled"):
+        cancelled.submit(int)
+    shut = make_pool(1)
+    shut.submit(int).result(WAIT)
+    shut.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        shut.submit(int)
+    shut.cancel()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        shut.submit(int)  # the first reason stays

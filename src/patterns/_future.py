@@ -3,10 +3,11 @@
 The stdlib Future builds a ``threading.Condition`` (an RLock plus a Python object) for every
 instance, about 1-2 us, more than a trivial job itself.  This subclass keeps the same
 attributes that ``concurrent.futures.wait``, ``as_completed`` and ``asyncio.wrap_future``
-rely on (``_condition`` to lock, ``_state``, ``_waiters``), but ``_condition`` is a bare
+rely on (``_condition`` to lock and notify, ``_state``, ``_waiters``), but the lock is a bare
 re-entrant lock (``wait(return_when=FIRST_EXCEPTION)`` calls ``exception()`` while it holds
-every future's ``_condition``), and a thread blocked in ``result()`` sleeps on a lock of its
-own, made only when it really has to wait.  Being a real subclass, it passes every
+every future's ``_condition``), ``_condition`` is a view made only when something outside
+asks for it, and a thread blocked in ``result()`` sleeps on a lock of its own, made only
+when it really has to wait.  Being a real subclass, it passes every
 ``isinstance`` check (``loop.run_in_executor`` asserts one).
 """
 
@@ -27,16 +28,18 @@ from concurrent.futures._base import (
     PENDING,
     RUNNING,
 )
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 __all__ = ["Future"]
+
+_T = TypeVar("_T")
 
 _MAIN_THREAD_ID = threading.main_thread().ident
 _SIGNAL_SLICE = 0.1  # main-thread waits are cut so Ctrl-C lands (3.13t may not interrupt a lock)
 _monotonic = time.monotonic
 
 
-class Future(_StdFuture):
+class Future(_StdFuture[_T]):
     """The result of a job submitted to a :class:`~patterns.WorkerPool`.
 
     Same API and semantics as :class:`concurrent.futures.Future`; usable with
@@ -51,8 +54,14 @@ class Future(_StdFuture):
     _waiter_list: list | None = None  # made on demand: see _waiters
 
     def __init__(self) -> None:
-        self._condition = RLock()  # guards everything below; wait() locks it, then calls exception()
+        self._lock = RLock()  # guards everything below; wait() locks it, then calls exception()
         self._state = PENDING
+
+    @property
+    def _condition(self) -> _ConditionView:  # type: ignore[override]
+        """The stdlib's lock-and-condition attribute, for code that uses it (``wait()``,
+        ``as_completed()``, tests that settle a future by hand and ``notify_all()``)."""
+        return _ConditionView(self)
 
     @property
     def _waiters(self) -> list:
@@ -69,7 +78,7 @@ class Future(_StdFuture):
         return [] if callbacks is None else callbacks
 
     def __repr__(self) -> str:
-        with self._condition:
+        with self._lock:
             state = self._state
             if state == FINISHED:
                 if self._exception is not None:
@@ -81,7 +90,7 @@ class Future(_StdFuture):
 
     def cancel(self) -> bool:
         """Cancel if not yet running or done; True if the future is (now) cancelled."""
-        with self._condition:
+        with self._lock:
             state = self._state
             if state == RUNNING or state == FINISHED:
                 return False
@@ -107,9 +116,9 @@ class Future(_StdFuture):
         state = self._state
         return state == FINISHED or state == CANCELLED or state == CANCELLED_AND_NOTIFIED
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> _T:
         """The job's return value; re-raises its exception; CancelledError; TimeoutError."""
-        with self._condition:  # the common case: already finished
+        with self._lock:  # the common case: already finished
             if self._state == FINISHED and self._exception is None:
                 return self._result
         try:
@@ -127,9 +136,9 @@ class Future(_StdFuture):
             return self._exception
         raise _FuturesTimeout()
 
-    def add_done_callback(self, fn: Callable[[Future], object]) -> None:
+    def add_done_callback(self, fn: Callable[[Future[_T]], object]) -> None:
         """Call ``fn(future)`` when done (at once, in this thread, if it already is)."""
-        with self._condition:
+        with self._lock:
             state = self._state
             if not (state == FINISHED or state == CANCELLED or state == CANCELLED_AND_NOTIFIED):
                 if self._callbacks is None:
@@ -146,7 +155,7 @@ class Future(_StdFuture):
 
         With ``ctx`` (a patterns Context), its cancellation also ends the wait (False).
         """
-        with self._condition:
+        with self._lock:
             state = self._state
             if state == FINISHED:
                 return True
@@ -171,7 +180,7 @@ class Future(_StdFuture):
         finally:
             if canceler is not None:
                 canceler._remove_waker(sleeper)
-            with self._condition:
+            with self._lock:
                 if self._sleepers is not None and sleeper in self._sleepers:
                     self._sleepers.remove(sleeper)
                 state = self._state
@@ -185,7 +194,7 @@ class Future(_StdFuture):
 
     def set_running_or_notify_cancel(self) -> bool:
         """Mark running and return True, or return False if cancelled (and tell wait())."""
-        with self._condition:
+        with self._lock:
             state = self._state
             if state == PENDING:
                 self._state = RUNNING
@@ -198,7 +207,7 @@ class Future(_StdFuture):
                 return False
         raise RuntimeError(f"Future in unexpected state: {state}")
 
-    def set_result(self, result: Any) -> None:
+    def set_result(self, result: _T) -> None:
         """Finish with ``result`` (the executor's side); InvalidStateError if already done."""
         self._finish(result, False)
 
@@ -207,15 +216,28 @@ class Future(_StdFuture):
         self._finish(exception, True)
 
     def _finish(self, value: Any, failed: bool) -> None:
-        """Store the outcome, then tell wait() waiters, sleepers and callbacks (the hot path:
-        the detaching and waking are inlined rather than calls)."""
-        with self._condition:
+        """Store the outcome, then tell wait() waiters, sleepers and callbacks."""
+        sleepers = self._complete(value, failed)
+        if sleepers is not None:
+            for sleeper in sleepers:
+                _release_quietly(sleeper)
+
+    def _complete(self, value: Any, failed: bool) -> list | None:
+        """Store the outcome and tell wait() waiters; the sleepers to wake, or None.
+
+        The caller wakes the returned sleepers after letting go of its own references, so that
+        a woken ``result()`` caller holds the last ones (WorkerPool's worker loop does).  When
+        there are callbacks, the sleepers are woken here, then the callbacks run, and None is
+        returned (the hot path: the detaching is inlined rather than a call).
+        """
+        with self._lock:
             if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
-                raise InvalidStateError(f"{self._state}: {type(self).__name__} at {id(self):#x}")
+                raise InvalidStateError(f"{self._state}: {self!r}")
             if failed:
                 self._exception = value
             else:
                 self._result = value
+            value = None
             self._state = FINISHED
             if self._waiter_list:
                 for waiter in self._waiter_list:
@@ -228,11 +250,13 @@ class Future(_StdFuture):
                 self._sleepers = None
             if callbacks is not None:
                 self._callbacks = None
+        if callbacks is None:
+            return sleepers
         if sleepers:
             for sleeper in sleepers:
                 _release_quietly(sleeper)
-        if callbacks is not None:
-            self._run_callbacks(callbacks)
+        self._run_callbacks(callbacks)
+        return None
 
     def _take_sleepers_and_callbacks(self) -> tuple[list | None, list | None]:
         """Detach who must hear of the completion (called holding the lock, once)."""
@@ -259,10 +283,65 @@ class Future(_StdFuture):
 
     def _invoke_callbacks(self) -> None:
         """The stdlib's name: run (and forget) the registered callbacks."""
-        with self._condition:
+        with self._lock:
             callbacks = self._callbacks
             self._callbacks = None
         self._run_callbacks(callbacks)
+
+
+class _ConditionView:
+    """A Future's ``_condition`` as ``threading.Condition`` offers it: its lock, and a notify
+    that wakes the threads blocked in ``result()``/``exception()``.
+
+    Made on each access (not stored), so a future refers to no object that refers back to it.
+    """
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: Future[Any]) -> None:
+        self._future = future
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._future._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._future._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._future._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._future._lock.release()
+
+    def notify_all(self) -> None:
+        """Wake every thread waiting for the future (hold the lock, as with a Condition)."""
+        self.notify(-1)
+
+    def notify(self, n: int = 1) -> None:
+        future = self._future
+        sleepers = future._sleepers
+        if not sleepers:
+            return
+        woken = sleepers if n < 0 else sleepers[:n]
+        future._sleepers = None if n < 0 or n >= len(sleepers) else sleepers[n:]
+        for sleeper in woken:
+            _release_quietly(sleeper)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Release the lock, sleep until notified (or ``timeout``), take the lock again."""
+        future = self._future
+        sleeper = allocate_lock()
+        sleeper.acquire()
+        if future._sleepers is None:
+            future._sleepers = []
+        future._sleepers.append(sleeper)
+        saved = future._lock._release_save()  # type: ignore[attr-defined]
+        try:
+            return sleeper.acquire(True, -1 if timeout is None else timeout)
+        finally:
+            future._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+            if future._sleepers is not None and sleeper in future._sleepers:
+                future._sleepers.remove(sleeper)
 
 
 def _sleep_sliced(sleeper: Any, timeout: float | None) -> bool:

@@ -34,18 +34,20 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import sys
 import threading
 import time
 import weakref
-from concurrent.futures import CancelledError, Executor
+from collections import deque
+from concurrent.futures import CancelledError, Executor, ThreadPoolExecutor
 from concurrent.futures._base import CANCELLED
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, ParamSpec, TypeVar
 
 from ._future import Future
-from ._pool import PoolCore, ordered_results, takes_ctx
+from ._pool import BROKEN_BY_INITIALIZER, PoolCore, ordered_results, takes_ctx
 from ._semaphore import Semaphore
 from ._validate import check_count, check_ctx, check_timeout
 from .channel import Channel, ChannelClosed
@@ -58,6 +60,24 @@ _MAIN_THREAD_ID = threading.main_thread().ident
 _pool_numbers = itertools.count()
 _live_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _END = object()
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+#: Largest ``workers``/``queue_size``/``window``/``buffersize``: the compiled core counts in C ssize_t.
+MAX_COUNT = sys.maxsize
+
+
+def default_workers() -> int:
+    """ThreadPoolExecutor's default worker count: ``min(32, CPUs available + 4)``."""
+    count = getattr(os, "process_cpu_count", os.cpu_count)()  # 3.13+: the CPUs this process may use
+    return min(32, (count or 1) + 4)
+
+
+def _check_count(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """check_count, plus the C limit, so a huge int says which parameter and what limit."""
+    check_count(name, value, allow_none=allow_none)
+    if value is not None and value > MAX_COUNT:
+        raise ValueError(f"{name} must be <= {MAX_COUNT}, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -94,43 +114,63 @@ def _describe(job: tuple) -> str:
 
 
 class WorkerPool(Executor):
-    """A fixed set of worker threads running submitted jobs; a ``concurrent.futures.Executor``.
+    """A set of worker threads running submitted jobs; a ``concurrent.futures.Executor``.
 
-    ``workers``: number of threads (started on first use).  ``queue_size``: at most this many
-    queued jobs (``submit`` waits for room); None for no bound, as ``ThreadPoolExecutor``.
-    ``ctx``: cancelling it cancels the pool.  ``name``: prefix of the thread names.
-    ``pass_ctx``: give the pool's context to jobs whose function has a ``ctx`` parameter.
+    ``workers``: at most this many threads (default ``min(32, CPUs + 4)``, as
+    ``ThreadPoolExecutor``); a thread starts when a job is queued and no idle worker can
+    take it.  ``queue_size``: at most this many queued jobs (``submit`` waits for room); None
+    for no bound, as ``ThreadPoolExecutor``.  ``ctx``: cancelling it cancels the pool.
+    ``name``: prefix of the thread names.  ``pass_ctx``: give the pool's context to jobs whose
+    function has a ``ctx`` parameter.  ``initializer(*initargs)`` runs first in every worker
+    thread; if it raises, the pool is broken: queued and later jobs fail with
+    ``BrokenThreadPool`` (as with ``ThreadPoolExecutor``).
     """
 
     def __init__(
         self,
-        workers: int,
+        workers: int | None = None,
         *,
         queue_size: int | None = None,
         ctx: Context | None = None,
         name: str | None = None,
         pass_ctx: bool = True,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
     ) -> None:
-        check_count("workers", workers)
-        check_count("queue_size", queue_size, allow_none=True)
+        workers = default_workers() if workers is None else _check_count("workers", workers)
+        _check_count("queue_size", queue_size, allow_none=True)
         check_ctx(ctx)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable or None, got {type(initializer).__name__}")
+        if not isinstance(initargs, tuple):
+            raise TypeError(f"initargs must be a tuple, got {type(initargs).__name__}")
         self._workers = workers
         self._name = name or f"WorkerPool-{next(_pool_numbers)}"
         self._pass_ctx = bool(pass_ctx)
-        self._ctx, self._cancel_ctx = with_cancel(background() if ctx is None else ctx)
+        self._ctx, cancel_ctx = with_cancel(background() if ctx is None else ctx)
         slots = None if queue_size is None else Semaphore(queue_size)
-        # Once the pool is over (its last worker exited), cancelling its ctx unlinks it from
-        # the parent ctx, which may live far longer (shutdown(wait=False), a dropped pool).
-        self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name,
-                              self._cancel_ctx)
-        self._submit = self._core.submit
         canceler = self._ctx._canceler
-        # Cancelling the ctx closes the core and cancels the queue.  The waker holds only the
-        # core: the workers reach the ctx through it, and must not keep the pool alive.
-        if not canceler._add_waker(object(), functools.partial(_close_core, self._core, True)):
-            self._core.close(True)  # the parent ctx was already cancelled: no job may start
+        token = object()
+
+        def release_ctx() -> None:
+            """The pool is over: unregister the waker, then cancel the ctx (unlinks it from the parent)."""
+            canceler._remove_waker(token)
+            cancel_ctx()
+
+        # Ownership runs one way: the ctx's cancellation closes the core (through the waker);
+        # the core, once over (closed, every worker gone), calls release_ctx, which drops that
+        # waker before cancelling the ctx, so the cancel never comes back to close the core.
+        self._release_ctx = release_ctx
+        self._cancel_ctx = cancel_ctx
+        self._core = PoolCore(workers, slots, Future, self._ctx, self._pass_ctx, self._name,
+                              release_ctx, initializer, initargs)
+        self._submit = self._core.submit
+        # The waker holds only the core: the workers reach the ctx through it, and must not
+        # keep the pool alive.
+        if not canceler._add_waker(token, functools.partial(_close_core, self._core, True, True)):
+            self._core.close(True, True)  # the parent ctx was already cancelled: no job may start
         _live_pools.add(self)
         # The worker threads hold the core, not the pool: a pool dropped without shutdown is
         # collected, and this lets its workers finish the queue and exit (as ThreadPoolExecutor).
@@ -148,8 +188,21 @@ class WorkerPool(Executor):
 
     @property
     def workers(self) -> int:
-        """The number of worker threads."""
+        """The most worker threads this pool starts."""
         return self._workers
+
+    # ThreadPoolExecutor's private names for the same facts, which code written for it reads.
+    @property
+    def _max_workers(self) -> int:
+        return self._workers
+
+    @property
+    def _threads(self) -> list[threading.Thread]:
+        return self._core.threads
+
+    @property
+    def _broken(self) -> str | bool:
+        return self._core.broken or False
 
     def __repr__(self) -> str:
         s = self.stats()
@@ -159,11 +212,12 @@ class WorkerPool(Executor):
 
     # -- Executor
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)``; a :class:`Future` for its result.
 
-        RuntimeError after ``shutdown`` or ``cancel``.  With ``queue_size``, waits for room
-        (and gets that RuntimeError as soon as the pool is shut down meanwhile).
+        RuntimeError after ``shutdown`` or ``cancel`` (saying which); ``BrokenThreadPool``
+        once an initializer failed.  With ``queue_size``, waits for room (and gets that
+        RuntimeError as soon as the pool is shut down meanwhile).
         """
         return self._submit(fn, args, kwargs)
 
@@ -172,17 +226,21 @@ class WorkerPool(Executor):
         """``Executor.map``: results in order; with ``buffersize`` (as in 3.14) a bounded window.
 
         Without ``buffersize`` every item is submitted at once, as the stdlib does; prefer
-        :meth:`imap` for long inputs.  ``timeout`` counts from this call.
+        :meth:`imap` for long inputs.  With it, the first ``buffersize`` items are submitted
+        by this call (as 3.14 does) and the rest as results are taken.  ``timeout`` counts
+        from this call.
         """
         check_timeout(timeout)
-        check_count("buffersize", buffersize, allow_none=True)
+        _check_count("buffersize", buffersize, allow_none=True)
         if buffersize is None:
             return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
         end = None if timeout is None else time.monotonic() + timeout
         submit = self._submit  # each item is an argument tuple: submit it as map() would
+        items = zip(*iterables)
+        first = deque(submit(fn, args, {}) for args in itertools.islice(items, buffersize))
         return ordered_results(lambda fn, packed, kwargs: submit(fn, packed[0], kwargs), fn,
-                               zip(*iterables), buffersize, None, False,
-                               lambda future: self._wait(future, None, end))
+                               items, buffersize, None, False,
+                               lambda future: self._wait(future, None, end), None, first)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
                  timeout: float | None = None) -> PoolShutdownStatus:
@@ -201,7 +259,7 @@ class WorkerPool(Executor):
             joined = not any(t.is_alive() for t in self._core.threads)
         running = () if joined else tuple(_describe(job) for job in self._core.running_jobs())
         if joined:
-            self._cancel_ctx()  # releases the context's registration with its parent
+            self._release_ctx()  # releases the context's registration with its parent
         return PoolShutdownStatus(joined, running, cancelled)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -214,6 +272,18 @@ class WorkerPool(Executor):
     def cancel(self) -> None:
         """Cancel the pool's ctx: stop taking jobs, cancel the queued ones, tell running jobs."""
         self._cancel_ctx()
+
+    def as_thread_pool_executor(self) -> ThreadPoolExecutor:
+        """This pool seen as a ``ThreadPoolExecutor``, for APIs that insist on that class.
+
+        ``asyncio``'s ``loop.set_default_executor`` accepts only ThreadPoolExecutor instances::
+
+            loop.set_default_executor(pool.as_thread_pool_executor())
+
+        The view's ``submit``, ``map`` and ``shutdown`` are this pool's; it owns nothing, so
+        shutting either down shuts down the pool.
+        """
+        return _ThreadPoolView(self)
 
     def stats(self) -> PoolStats:
         """A snapshot of the counters: submitted, queued, running, completed, failed, cancelled."""
@@ -242,7 +312,7 @@ class WorkerPool(Executor):
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         check_ctx(ctx)
-        window = check_count("window", window, allow_none=True) or max(256, 4 * self._workers)
+        window = _check_count("window", window, allow_none=True) or max(256, 4 * self._workers)
         items = iter(iterable)
         if ordered:
             return self._ordered(fn, items, window, ctx, None)
@@ -305,7 +375,7 @@ class WorkerPool(Executor):
                  ctx: Context | None, end: float | None) -> Iterator[Any]:
         pass_ctx = ctx is not None and self._pass_ctx and takes_ctx(fn)
         return ordered_results(self._submit, fn, items, window, ctx, pass_ctx,
-                               lambda future: self._wait(future, ctx, end))
+                               lambda future: self._wait(future, ctx, end), self._ctx)
 
     def _unordered(self, fn: Callable[[Any], Any], items: Iterator[Any], window: int,
                    ctx: Context | None) -> Iterator[Any]:
@@ -332,7 +402,13 @@ class WorkerPool(Executor):
             if item is _END:
                 ended.append(None)
                 return
-            future = submit_item(item)
+            try:
+                future = submit_item(item)
+            except RuntimeError:  # the pool closed: say why if it was cancelled
+                err = self._ctx.err()
+                if err is not None:
+                    raise err from None
+                raise
             in_flight.add(future)
             future.add_done_callback(on_done)
 
@@ -365,13 +441,36 @@ class WorkerPool(Executor):
                 future.cancel()
 
 
-def _close_core(core: PoolCore, cancel_queued: bool) -> int:
+class _ThreadPoolView(ThreadPoolExecutor):
+    """A WorkerPool behind the ThreadPoolExecutor class (see WorkerPool.as_thread_pool_executor).
+
+    ThreadPoolExecutor.__init__ is not called: every public method goes to the pool.
+    """
+
+    def __init__(self, pool: WorkerPool) -> None:  # noqa: super().__init__ not called on purpose
+        self._pool = pool
+        self._max_workers = pool.workers
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], **kwargs: Any) -> Iterator[Any]:
+        return self._pool.map(fn, *iterables, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait, cancel_futures=cancel_futures)
+
+    def __repr__(self) -> str:
+        return f"<ThreadPoolExecutor view of {self._pool!r}>"
+
+
+def _close_core(core: PoolCore, cancel_queued: bool, by_cancel: bool = False) -> int:
     """Stop ``core`` taking jobs; with ``cancel_queued`` cancel the queued ones (their count).
 
     Each is also told it will never run (``set_running_or_notify_cancel``, as a worker would),
     or ``concurrent.futures.wait``/``as_completed`` would wait on it for ever.
     """
-    drained = core.close(cancel_queued)
+    drained = core.close(cancel_queued, by_cancel)
     for future, *_ in drained:
         future.cancel()
         if future._state == CANCELLED:

@@ -40,7 +40,7 @@ def counters() -> int:
 
 def pool_and_pipeline() -> list[int]:
     with WorkerPool(4) as pool:
-        future: Future = pool.submit(square, 3)
+        future: Future[int] = pool.submit(square, 3)
         value: int = future.result(timeout=1.0)
         as_std: cf.Future[int] = future
         streamed = list(pool.imap(square, range(10)))
