@@ -13,7 +13,6 @@ when it really has to wait.  Being a real subclass, it passes every
 
 from __future__ import annotations
 
-import threading
 import time
 from _thread import RLock, allocate_lock
 from concurrent.futures import CancelledError, InvalidStateError
@@ -30,12 +29,12 @@ from concurrent.futures._base import (
 )
 from typing import Any, Callable, TypeVar
 
+from ._waiting import wait_until
+
 __all__ = ["Future"]
 
 _T = TypeVar("_T")
 
-_MAIN_THREAD_ID = threading.main_thread().ident
-_SIGNAL_SLICE = 0.1  # main-thread waits are cut so Ctrl-C lands (3.13t may not interrupt a lock)
 _monotonic = time.monotonic
 
 
@@ -168,18 +167,15 @@ class Future(_StdFuture[_T]):
             if self._sleepers is None:
                 self._sleepers = []
             self._sleepers.append(sleeper)
-        canceler = None if ctx is None else ctx._canceler
-        if canceler is not None and not canceler._add_waker(sleeper, _releaser(sleeper)):
-            canceler = None
+        registered = ctx is not None and ctx._cancellable
+        if registered and not ctx._add_waker(sleeper, _releaser(sleeper)):
+            registered = False
             _release_quietly(sleeper)  # already cancelled: do not sleep
         try:
-            if threading.get_ident() == _MAIN_THREAD_ID:
-                _sleep_sliced(sleeper, timeout)
-            else:
-                sleeper.acquire(True, -1 if timeout is None else timeout)
+            wait_until(_acquirer(sleeper), timeout, interruptible=True)
         finally:
-            if canceler is not None:
-                canceler._remove_waker(sleeper)
+            if registered:
+                ctx._remove_waker(sleeper)
             with self._lock:
                 if self._sleepers is not None and sleeper in self._sleepers:
                     self._sleepers.remove(sleeper)
@@ -344,15 +340,9 @@ class _ConditionView:
                 future._sleepers.remove(sleeper)
 
 
-def _sleep_sliced(sleeper: Any, timeout: float | None) -> bool:
-    """Acquire ``sleeper`` in short slices so that signal handlers run in the main thread."""
-    deadline = None if timeout is None else _monotonic() + timeout
-    while True:
-        step = _SIGNAL_SLICE if deadline is None else min(_SIGNAL_SLICE, deadline - _monotonic())
-        if step <= 0:
-            return False
-        if sleeper.acquire(True, step):
-            return True
+def _acquirer(sleeper: Any) -> Callable[[float | None], bool]:
+    """``sleeper.acquire`` for :func:`patterns._waiting.wait_until` (None: no timeout)."""
+    return lambda seconds: sleeper.acquire(True, -1 if seconds is None else seconds)
 
 
 def _release_quietly(sleeper: Any) -> None:

@@ -433,8 +433,9 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
                     try:
                         push(submit(fn, (item,), {"ctx": ctx} if pass_ctx else {}))
                     except RuntimeError:  # the pool closed: say why if it was cancelled
-                        if pool_ctx is not None and pool_ctx.err() is not None:
-                            raise pool_ctx.err() from None
+                        err = None if pool_ctx is None else pool_ctx._err_copy()
+                        if err is not None:
+                            raise err from None
                         raise
             if not in_flight:
                 if input_error is not None:
@@ -445,8 +446,8 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
                 wait(future)
             result = future.result()
             future = None
-            if ctx is not None and ctx.err() is not None:
-                raise ctx.err()
+            if ctx is not None:
+                ctx.raise_if_done()
             yield result
     finally:
         if future is not None:  # the one being waited on when a timeout or ctx ended us

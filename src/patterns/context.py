@@ -143,9 +143,14 @@ class Context:
         once: a raise writes the exception's ``__traceback__``, and on a free-threaded build
         threads raising one shared instance race on it (and mix their tracebacks).
         """
+        err = self._err_copy()
+        if err is not None:
+            raise err
+
+    def _err_copy(self) -> ContextError | None:
+        """None while active; then a fresh copy of ``err()`` (see :meth:`raise_if_done`)."""
         c = self._canceler
-        if c is not None and c._err is not None:
-            raise c._fresh_err()
+        return None if c is None or c._err is None else c._fresh_err()
 
     def _ended_with(self, exc: BaseException) -> bool:
         """Whether ``exc`` is this context's error as raised: ``err()`` or a copy of it from

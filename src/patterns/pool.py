@@ -47,16 +47,15 @@ from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator, ParamSpec, TypeVar
 
 from ._future import Future
-from ._pool import BROKEN_BY_INITIALIZER, PoolCore, ordered_results, takes_ctx
+from ._pool import PoolCore, ordered_results, takes_ctx
 from ._semaphore import Semaphore
 from ._validate import check_count, check_ctx, check_timeout
+from ._waiting import SLICE, in_main_thread, join_thread
 from .channel import Channel, ChannelClosed
 from .context import Context, background, with_cancel
 
 __all__ = ["PoolRun", "PoolShutdownStatus", "PoolStats", "WorkerPool"]
 
-_SLICE = 0.1  # longest main-thread wait in one piece, so that Ctrl-C lands (3.13t)
-_MAIN_THREAD_ID = threading.main_thread().ident
 _pool_numbers = itertools.count()
 _live_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _END = object()
@@ -151,12 +150,11 @@ class WorkerPool(Executor):
         self._pass_ctx = bool(pass_ctx)
         self._ctx, cancel_ctx = with_cancel(background() if ctx is None else ctx)
         slots = None if queue_size is None else Semaphore(queue_size)
-        canceler = self._ctx._canceler
         token = object()
 
         def release_ctx() -> None:
             """The pool is over: unregister the waker, then cancel the ctx (unlinks it from the parent)."""
-            canceler._remove_waker(token)
+            self._ctx._remove_waker(token)
             cancel_ctx()
 
         # Ownership runs one way: the ctx's cancellation closes the core (through the waker);
@@ -169,7 +167,7 @@ class WorkerPool(Executor):
         self._submit = self._core.submit
         # The waker holds only the core: the workers reach the ctx through it, and must not
         # keep the pool alive.
-        if not canceler._add_waker(token, functools.partial(_close_core, self._core, True, True)):
+        if not self._ctx._add_waker(token, functools.partial(_close_core, self._core, True, True)):
             self._core.close(True, True)  # the parent ctx was already cancelled: no job may start
         _live_pools.add(self)
         # The worker threads hold the core, not the pool: a pool dropped without shutdown is
@@ -339,14 +337,10 @@ class WorkerPool(Executor):
 
     def _join(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        main = threading.get_ident() == _MAIN_THREAD_ID
         for thread in self._core.threads:
-            while thread.is_alive():
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                step = min(_SLICE, left) if main and left is not None else (_SLICE if main else left)
-                thread.join(step)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not join_thread(thread, left):
+                return False
         return True
 
     def _launcher(self, fn: Callable[[Any], Any], ctx: Context | None) -> Callable[[Any], Future]:
@@ -362,13 +356,13 @@ class WorkerPool(Executor):
         try:
             done = future._wait_done(timeout, ctx)
         except CancelledError:
-            err = self._ctx.err()
+            err = self._ctx._err_copy()
             if err is not None:
                 raise err from None
             raise
         if not done:
-            if ctx is not None and ctx.err() is not None:
-                raise ctx.err()
+            if ctx is not None:
+                ctx.raise_if_done()
             raise TimeoutError()
 
     def _ordered(self, fn: Callable[[Any], Any], items: Iterator[Any], window: int,
@@ -382,10 +376,9 @@ class WorkerPool(Executor):
         finished: SimpleQueue = SimpleQueue()
         on_done = finished.put
         in_flight: set[Future] = set()
-        canceler = None if ctx is None else ctx._canceler
         token = object()
-        if canceler is not None and not canceler._add_waker(token, lambda: on_done(None)):
-            raise ctx.err()
+        if ctx is not None and not ctx._add_waker(token, lambda: on_done(None)):
+            ctx.raise_if_done()
 
         submit_item = self._launcher(fn, ctx)
         ended: list[Exception | None] = []  # the input's end: None, or the error that ended it
@@ -405,7 +398,7 @@ class WorkerPool(Executor):
             try:
                 future = submit_item(item)
             except RuntimeError:  # the pool closed: say why if it was cancelled
-                err = self._ctx.err()
+                err = self._ctx._err_copy()
                 if err is not None:
                     raise err from None
                 raise
@@ -420,23 +413,21 @@ class WorkerPool(Executor):
             while in_flight:
                 future = _get_sliced(finished)
                 if future is None:  # the ctx was cancelled
-                    raise ctx.err()
+                    ctx.raise_if_done()
                 in_flight.discard(future)
                 if future.cancelled():
-                    err = self._ctx.err()
-                    if err is not None:
-                        raise err
+                    self._ctx.raise_if_done()
                     raise CancelledError()
                 result = future.result()
-                if ctx is not None and ctx.err() is not None:
-                    raise ctx.err()
+                if ctx is not None:
+                    ctx.raise_if_done()
                 launch()
                 yield result
             if ended and ended[0] is not None:
                 raise ended[0]
         finally:
-            if canceler is not None:
-                canceler._remove_waker(token)
+            if ctx is not None:
+                ctx._remove_waker(token)
             for future in in_flight:
                 future.cancel()
 
@@ -480,11 +471,11 @@ def _close_core(core: PoolCore, cancel_queued: bool, by_cancel: bool = False) ->
 
 def _get_sliced(queue: SimpleQueue) -> Any:
     """``queue.get()``, in slices in the main thread so that Ctrl-C lands."""
-    if threading.get_ident() != _MAIN_THREAD_ID:
+    if not in_main_thread():
         return queue.get()
     while True:
         try:
-            return queue.get(timeout=_SLICE)
+            return queue.get(timeout=SLICE)
         except Empty:
             pass
 

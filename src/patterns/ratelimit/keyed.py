@@ -156,8 +156,12 @@ class KeyedLimiter:
             self._next_sweep = now + self._idle / 2
             edge = now - self._idle
             for key, entry in list(self._entries.items()):
-                if entry.used < edge:
-                    self._drop(key, entry)
+                if entry.used < edge and self._drop(key, entry) and entry.used >= edge:
+                    # A call pinned, stamped and unpinned it between the look and the drop:
+                    # not idle after all.  Nobody can pin the dropped entry any more, so its
+                    # limiter, state and all, goes back under a fresh entry (dropping it
+                    # would hand the key a fresh, full limiter right after a use).
+                    self._entries[key] = _Entry(entry.limiter, entry.used)
 
     def allow(self, key: Hashable, n: int = 1) -> bool:
         """``allow(n)`` on the key's limiter."""
