@@ -31,8 +31,10 @@ export TSAN_OPTIONS="exitcode=0 log_path=$PWD/$out/tooling/report"
 
 # halt_on_error=0: collect every report of the run, not just the first; exitcode=66 makes a
 # process with any report exit 66 even when its tests passed.
+# suppressions: only CPython's own shutdown races, each proven and explained in the file.
 tsan_options() {
-    echo "halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4 log_path=$1"
+    echo "halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4" \
+        "suppressions=$PWD/tests/tsan/suppressions.txt log_path=$1"
 }
 
 echo "tsan: control: a racy extension must be reported" >&2
@@ -82,12 +84,19 @@ suites=(
     tests/test_ratelimit_keyed.py
     tests/test_stress.py
 )
+# The Ctrl-C tests send SIGINT to the test process's main thread: in one long TSan session,
+# after hundreds of other tests, that signal was seen to go missing (they pass in a process of
+# their own, and everywhere without TSan), so they run in a second, short process.
 echo "tsan: running ${#suites[@]} suites under ThreadSanitizer (PYTHON_GIL=0)" >&2
 set +e
-PYTHON_GIL=0 FTSYNC_STRESS_SCALE=${FTSYNC_STRESS_SCALE:-0.1} \
-    TSAN_OPTIONS="$(tsan_options "$reports/report")" \
-    "$py" -m pytest -p no:cacheprovider -q --durations=15 "${suites[@]}" "$@"
+export PYTHON_GIL=0 FTSYNC_STRESS_SCALE=${FTSYNC_STRESS_SCALE:-0.1}
+TSAN_OPTIONS="$(tsan_options "$reports/report")" \
+    "$py" -m pytest -p no:cacheprovider -q --durations=15 -k "not ctrl_c" "${suites[@]}" "$@"
 status=$?
+TSAN_OPTIONS="$(tsan_options "$reports/report")" \
+    "$py" -m pytest -p no:cacheprovider -q -k "ctrl_c" "${suites[@]}" "$@"
+signal_status=$?
+[ "$status" != 0 ] || status=$signal_status
 set -e
 if compgen -G "$reports/report.*" >/dev/null; then
     cat "$reports"/report.*
