@@ -1011,3 +1011,18 @@ def test_submit_after_cancel_says_cancelled_and_after_shutdown_says_shutdown(mak
     shut.cancel()
     with pytest.raises(RuntimeError, match="after shutdown"):
         shut.submit(int)  # the first reason stays
+
+
+def test_run_and_imap_on_a_cancelled_pool_raise_its_ctx_error():
+    """After pool.cancel(), run() and imap() raise the pool ctx's Canceled (like every
+    ctx-aware call), while submit() says the pool was cancelled (a RuntimeError, as
+    ThreadPoolExecutor says after shutdown)."""
+    pool = WorkerPool(2)
+    pool.cancel()
+    with pytest.raises(Canceled):
+        list(pool.run(abs, range(10)))
+    with pytest.raises(Canceled):
+        list(pool.imap(abs, range(10)))
+    with pytest.raises(RuntimeError, match="cancelled"):
+        pool.submit(abs, 1)
+    pool.shutdown()

@@ -151,10 +151,11 @@ class WorkerPool(Executor):
         self._ctx, cancel_ctx = with_cancel(background() if ctx is None else ctx)
         slots = None if queue_size is None else Semaphore(queue_size)
         token = object()
+        own_ctx = self._ctx  # the closure below must not hold the pool (see weakref.finalize)
 
         def release_ctx() -> None:
             """The pool is over: unregister the waker, then cancel the ctx (unlinks it from the parent)."""
-            self._ctx._remove_waker(token)
+            own_ctx._remove_waker(token)
             cancel_ctx()
 
         # Ownership runs one way: the ctx's cancellation closes the core (through the waker);
@@ -509,9 +510,12 @@ class PoolRun:
         pass_ctx = pool._pass_ctx and takes_ctx(fn)
         try:
             self._loops = [pool.submit(self._loop, fn, next_job, pass_ctx) for _ in range(pool.workers)]
-        except BaseException:
+        except BaseException as exc:
             self._cancel()
             self.results.close()
+            err = pool._ctx._err_copy() if isinstance(exc, RuntimeError) else None
+            if err is not None:  # the pool was cancelled: its ctx's error, as imap raises
+                raise err from None
             raise
         for loop in self._loops:
             loop.add_done_callback(self._dropped)
