@@ -1,5 +1,8 @@
-# Stub for the shared parking waiter (patterns._parking): a C-level base class only.
+# Stub for the shared parking waiter (patterns._parking): a C-level base class, and the park
+# outcomes (WAITING, TIMED_OUT, CANCELED) for the Python Channel twin.
 from typing_extensions import disjoint_base
+
+OUTCOMES: tuple[int, int, int]
 
 @disjoint_base
 class Parker: ...

@@ -10,7 +10,8 @@ one CAS, so an operation completes or fails, never both.
 
 from _thread import allocate_lock
 
-from ._waiting import TIMEOUT_MAX, wait_until
+from ._waiting import TIMEOUT_MAX as _TIMEOUT_MAX
+from ._waiting import wait_until as _wait_until
 
 #: The park outcomes other than a case number (WAITING, TIMED_OUT, CANCELED) as Python ints, for
 #: the Python Channel twin: defined once, in _parking.pxd.
@@ -69,9 +70,9 @@ cdef class Parker:
         """Sleep on the parker lock until released or ``timeout`` (any length) passes."""
         if timeout is None:
             return self._parker.acquire(True, -1)
-        if timeout <= TIMEOUT_MAX:
+        if timeout <= _TIMEOUT_MAX:
             return self._parker.acquire(True, max(timeout, 0.0))
-        return wait_until(self._acquire_for, timeout)  # beyond what one lock wait takes
+        return _wait_until(self._acquire_for, timeout)  # beyond what one lock wait takes
 
     def _acquire_for(self, piece):
         return self._parker.acquire(True, -1 if piece is None else piece)
