@@ -32,9 +32,10 @@ export TSAN_OPTIONS="exitcode=0 log_path=$PWD/$out/tooling/report"
 # halt_on_error=0: collect every report of the run, not just the first; exitcode=66 makes a
 # process with any report exit 66 even when its tests passed.
 # suppressions: only CPython's own shutdown races, each proven and explained in the file.
+suppressions="$PWD/tests/tsan/suppressions.txt"
 tsan_options() {
     echo "halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4" \
-        "suppressions=$PWD/tests/tsan/suppressions.txt log_path=$1"
+        "suppressions=$suppressions log_path=$1"
 }
 
 echo "tsan: control: a racy extension must be reported" >&2
