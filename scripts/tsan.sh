@@ -56,7 +56,7 @@ if [ "$status" != 66 ] || ! grep -q "data race" "$out"/control-report.* 2>/dev/n
 fi
 echo "tsan: control race reported as expected (exit 66, racy.c named)" >&2
 
-echo "tsan: building and installing ftsync with $python" >&2
+echo "tsan: building and installing ftsync with $py" >&2
 "$py" -m pip wheel -q --no-deps --no-build-isolation --wheel-dir "$out/wheel" . >"$out/wheel.log" 2>&1 \
     || { tail -n 40 "$out/wheel.log"; exit 1; }
 wheel=$(ls "$out"/wheel/ftsync-*.whl)
@@ -79,7 +79,8 @@ suites=(
     tests/test_atomic_int64.py tests/test_atomic_bool.py tests/test_atomic_counter.py
     tests/test_concurrency.py tests/test_properties.py
     tests/test_context.py tests/test_channel.py tests/test_semaphore.py
-    tests/test_pool.py tests/test_pipeline.py tests/test_group.py tests/test_shutdown.py
+    tests/test_pool.py tests/test_pool_races.py tests/test_pipeline.py tests/test_group.py
+    tests/test_shutdown.py
     tests/test_lockorder.py
     tests/test_ratelimit_tokenbucket.py tests/test_ratelimit_go_rate.py tests/test_ratelimit_windows.py
     tests/test_ratelimit_keyed.py
