@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TSAN_BUILD
+
+# The server subprocess's own waits: under TSan a cold interpreter compiles the stdlib it imports
+# (the TSan build installs no bytecode) and runs 5-20 times slower, so it gets ten times longer.
+SERVER_PATIENCE = 10 if TSAN_BUILD else 1
+
 from patterns import Group, Shutdown, ShutdownReport, StepResult, with_cancel
 
 PROGRAM = Path(__file__).parent / "programs" / "shutdown_server.py"
@@ -373,7 +379,7 @@ class Server:
 
     def wait_for(self, predicate, timeout=10):
         """Collect lines until ``predicate(lines)`` holds (True) or the output ends (False)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SERVER_PATIENCE
         while not predicate(self.lines):
             line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             if line is None:
@@ -385,7 +391,7 @@ class Server:
         """Read to the end and reap the process; return its exit code."""
         try:
             self.wait_for(lambda lines: False, timeout)
-            return self.proc.wait(timeout)
+            return self.proc.wait(timeout * SERVER_PATIENCE)
         finally:
             self.close()
 
