@@ -39,37 +39,37 @@ CYTHON_EXTENSIONS = [
         "atomics._native",
         sources=["src/atomics/_native.pyx"],
         include_dirs=["csrc"],
-        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_counter.h"],
+        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_atomic.pxd", "csrc/ftsync_counter.h"],
     ),
     Extension(
         "patterns._parking",
         sources=["src/patterns/_parking.pyx"],
         include_dirs=["csrc"],
-        depends=["csrc/ftsync_atomic.h", "src/patterns/_parking.pxd"],
+        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_atomic.pxd", "src/patterns/_parking.pxd"],
     ),
     Extension(
         "patterns._channel",
         sources=["src/patterns/_channel.pyx"],
         include_dirs=["csrc"],
-        depends=["csrc/ftsync_atomic.h"],
+        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_atomic.pxd"],
     ),
     Extension(
         "patterns._pool",
         sources=["src/patterns/_pool.pyx"],
         include_dirs=["csrc"],
-        depends=["csrc/ftsync_atomic.h"],
+        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_atomic.pxd"],
     ),
     Extension(
         "patterns._semaphore",
         sources=["src/patterns/_semaphore.pyx"],
         include_dirs=["csrc"],
-        depends=["csrc/ftsync_atomic.h"],
+        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_atomic.pxd"],
     ),
     Extension(
         "patterns.ratelimit._local",
         sources=["src/patterns/ratelimit/_local.pyx"],
         include_dirs=["csrc"],
-        depends=["csrc/ftsync_atomic.h"],
+        depends=["csrc/ftsync_atomic.h", "csrc/ftsync_atomic.pxd"],
     ),
 ]
 CYTHON_MODULES = {ext.name for ext in CYTHON_EXTENSIONS}
@@ -94,6 +94,7 @@ setup(
     ext_modules=cythonize(
         CYTHON_EXTENSIONS,
         compiler_directives={"language_level": 3, "freethreading_compatible": True},
+        include_path=["csrc"],  # csrc/ftsync_atomic.pxd: the header's one Cython declaration
     ),
     cmdclass={"build_ext": BuildExt},
     **extra,

@@ -14,38 +14,34 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.number cimport PyIndex_Check, PyNumber_Index
 from libc.stdint cimport int64_t, uint64_t
 
+from ftsync_atomic cimport (
+    ftsync_atomic_i64,
+    ftsync_atomic_bool,
+    c_bool,
+    ATOMIC_LLONG_LOCK_FREE,
+    ATOMIC_BOOL_LOCK_FREE,
+    FTSYNC_RELAXED,
+    ftsync_i64_load,
+    ftsync_i64_store,
+    ftsync_i64_exchange,
+    ftsync_i64_add,
+    ftsync_i64_sub,
+    ftsync_i64_fetch_add,
+    ftsync_i64_fetch_sub,
+    ftsync_i64_fetch_and,
+    ftsync_i64_fetch_or,
+    ftsync_i64_fetch_xor,
+    ftsync_i64_fetch_max,
+    ftsync_i64_fetch_min,
+    ftsync_i64_compare_exchange,
+    ftsync_i64_fetch_add_explicit,
+    ftsync_bool_load,
+    ftsync_bool_store,
+    ftsync_bool_exchange,
+    ftsync_bool_compare_exchange,
+)
+
 from os import cpu_count as _cpu_count
-
-
-cdef extern from "ftsync_atomic.h" nogil:
-    # The real types are _Atomic int64_t / _Atomic bool; Cython only ever takes their address.
-    ctypedef int64_t ftsync_atomic_i64
-    ctypedef bint ftsync_atomic_bool
-    ctypedef bint c_bool "bool"
-    int ATOMIC_LLONG_LOCK_FREE
-    int ATOMIC_BOOL_LOCK_FREE
-
-    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
-    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_exchange(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_add(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_sub(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_add(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_sub(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_and(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_or(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_xor(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_max(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_min(ftsync_atomic_i64 *p, int64_t v)
-    bint ftsync_i64_compare_exchange(ftsync_atomic_i64 *p, int64_t *expected, int64_t desired)
-    int64_t ftsync_i64_fetch_add_explicit(ftsync_atomic_i64 *p, int64_t v, int order)
-    int64_t ftsync_i64_exchange_explicit(ftsync_atomic_i64 *p, int64_t v, int order)
-    int FTSYNC_RELAXED
-
-    bint ftsync_bool_load(const ftsync_atomic_bool *p)
-    void ftsync_bool_store(ftsync_atomic_bool *p, bint v)
-    bint ftsync_bool_exchange(ftsync_atomic_bool *p, bint v)
-    bint ftsync_bool_compare_exchange(ftsync_atomic_bool *p, c_bool *expected, bint desired)
 
 
 cdef extern from "ftsync_counter.h" nogil:

@@ -1,8 +1,7 @@
 # The shared parking waiter of the compiled patterns (Channel, Semaphore): see _parking.pyx.
 from libc.stdint cimport int64_t
 
-cdef extern from "ftsync_atomic.h" nogil:
-    ctypedef int64_t ftsync_atomic_i64
+from ftsync_atomic cimport ftsync_atomic_i64
 
 # Outcomes of a park other than "claimed with case/grant number n >= 0".
 cdef enum:

@@ -8,6 +8,10 @@ then ``wake()``.  The grant, the timeout and the context's cancellation race thr
 one CAS, so an operation completes or fails, never both.
 """
 
+from libc.stdint cimport int64_t
+
+from ftsync_atomic cimport ftsync_i64_compare_exchange, ftsync_i64_load, ftsync_i64_store
+
 from _thread import allocate_lock
 
 from ._waiting import TIMEOUT_MAX as _TIMEOUT_MAX
@@ -16,12 +20,6 @@ from ._waiting import wait_until as _wait_until
 #: The park outcomes other than a case number (WAITING, TIMED_OUT, CANCELED) as Python ints, for
 #: the Python Channel twin: defined once, in _parking.pxd.
 OUTCOMES = (WAITING, TIMED_OUT, CANCELED)
-
-
-cdef extern from "ftsync_atomic.h" nogil:
-    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
-    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
-    bint ftsync_i64_compare_exchange(ftsync_atomic_i64 *p, int64_t *expected, int64_t desired)
 
 
 cdef class Parker:

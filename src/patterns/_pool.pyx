@@ -11,6 +11,14 @@ sentinels.  The counters are C11 atomics, bumped by the worker loop without a lo
 cimport cython
 from libc.stdint cimport int64_t
 
+from ftsync_atomic cimport (
+    ftsync_atomic_i64,
+    ftsync_i64_load,
+    ftsync_i64_store,
+    ftsync_i64_exchange,
+    ftsync_i64_fetch_add,
+)
+
 import threading
 from collections import deque
 from concurrent.futures._base import FINISHED, LOGGER, InvalidStateError
@@ -28,14 +36,6 @@ BROKEN_BY_INITIALIZER = "A thread initializer failed, the thread pool is not usa
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
-
-
-cdef extern from "ftsync_atomic.h" nogil:
-    ctypedef int64_t ftsync_atomic_i64
-    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
-    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_add(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_exchange(ftsync_atomic_i64 *p, int64_t v)
 
 
 cdef dict _CTX_PARAMS = {}  # code object -> index of its ``ctx`` parameter in co_varnames, or -1

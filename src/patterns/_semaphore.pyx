@@ -22,17 +22,17 @@ about to queue) are C11 atomics; the FIFO of parked waiters is guarded by a ``Py
 cimport cython
 from libc.stdint cimport int64_t
 
+from ftsync_atomic cimport (
+    ftsync_atomic_i64,
+    ftsync_i64_load,
+    ftsync_i64_store,
+    ftsync_i64_fetch_add,
+    ftsync_i64_fetch_sub,
+    ftsync_i64_compare_exchange,
+)
+
 from ._validate import check_wait
 from ._parking cimport CANCELED, TIMED_OUT, Parker
-
-
-cdef extern from "ftsync_atomic.h" nogil:
-    ctypedef int64_t ftsync_atomic_i64
-    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
-    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_add(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_sub(ftsync_atomic_i64 *p, int64_t v)
-    bint ftsync_i64_compare_exchange(ftsync_atomic_i64 *p, int64_t *expected, int64_t desired)
 
 
 cdef enum:

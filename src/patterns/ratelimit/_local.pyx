@@ -22,6 +22,14 @@ from libc.float cimport DBL_MAX
 from libc.math cimport INFINITY, ceil, floor, isfinite, isnan
 from libc.stdint cimport int64_t, uint64_t
 
+from ftsync_atomic cimport (
+    ftsync_atomic_i64,
+    ftsync_i64_load,
+    ftsync_i64_store,
+    ftsync_i64_fetch_add,
+    ftsync_i64_compare_exchange,
+)
+
 import numbers
 import time as _time
 from datetime import timedelta as _timedelta
@@ -29,14 +37,6 @@ from datetime import timedelta as _timedelta
 from .._validate import check_wait
 from .._waiting import sleep as _real_sleep
 from ._protocol import wait_budget as _wait_budget  # one home for the Redis twins and these
-
-
-cdef extern from "ftsync_atomic.h" nogil:
-    ctypedef int64_t ftsync_atomic_i64
-    int64_t ftsync_i64_load(const ftsync_atomic_i64 *p)
-    void ftsync_i64_store(ftsync_atomic_i64 *p, int64_t v)
-    int64_t ftsync_i64_fetch_add(ftsync_atomic_i64 *p, int64_t v)
-    bint ftsync_i64_compare_exchange(ftsync_atomic_i64 *p, int64_t *expected, int64_t desired)
 
 
 cdef extern from *:
