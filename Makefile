@@ -101,7 +101,7 @@ clean:
 
 # The stubs (.pyi) against the built extensions and views.py, in the environment test-gil
 # installed the wheel into; tests/typing/stubtest-allowlist.txt says why each entry is there.
-STUBTEST_MODULES := atomics._native atomics.views patterns._channel patterns._parking patterns._pool \
+STUBTEST_MODULES := atomics._native atomics.views patterns._channel patterns._parking patterns._pipeline patterns._pool \
 	patterns._semaphore patterns.ratelimit._local
 stubtest: $(VENVS)/gil/bin/python
 	$(INSTALLED_GIL)

@@ -59,6 +59,7 @@ CYTHON_EXTENSIONS = [
         include_dirs=["csrc"],
         depends=["csrc/ftsync_atomic.h", "csrc/ftsync_atomic.pxd"],
     ),
+    Extension("patterns._pipeline", sources=["src/patterns/_pipeline.pyx"]),
     Extension(
         "patterns._semaphore",
         sources=["src/patterns/_semaphore.pyx"],

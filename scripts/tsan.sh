@@ -70,7 +70,7 @@ wheel=$(ls "$out"/wheel/ftsync-*.whl)
 "$py" - <<'EOF'
 import importlib, subprocess, sys
 mods = ["atomics._native", "patterns._channel", "patterns._semaphore", "patterns._pool",
-        "patterns._parking", "patterns.ratelimit._local"]
+        "patterns._pipeline", "patterns._parking", "patterns.ratelimit._local"]
 for name in mods:
     path = importlib.import_module(name).__file__
     if "__tsan" not in subprocess.run(["nm", "-D", path], capture_output=True, text=True).stdout:

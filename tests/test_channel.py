@@ -146,6 +146,18 @@ def test_context_cancel_interrupts_and_a_cancelled_context_wins(impl):
     assert ch.try_recv() == (None, False)
 
 
+def test_an_instance_whose_init_never_ran_is_unbuffered_not_a_crash():
+    # __new__ without __init__: the compiled twin's wait queues exist from allocation on.
+    ch = compiled_twin.Channel.__new__(compiled_twin.Channel)
+    assert (ch.capacity, len(ch)) == (0, 0)
+    with pytest.raises(TimeoutError):
+        ch.send(1, timeout=0)
+    with pytest.raises(TimeoutError):
+        ch.recv(timeout=0)
+    ch.close()
+    assert ch.recv_ok() == (None, False)
+
+
 @pytest.mark.parametrize("bad,error", [(-1, ValueError), ("3", TypeError), (1.5, TypeError), (True, TypeError)])
 def test_bad_capacity(impl, bad, error):
     with pytest.raises(error, match="capacity"):

@@ -115,6 +115,18 @@ def test_bad_n_changes_nothing(kind, bad, error, words):
     sem.release()
 
 
+def test_an_instance_whose_init_never_ran_is_empty_not_a_crash(kind):
+    # __new__ without __init__ (copy, pickle and subclass code paths do this): size 0, every
+    # call answers as for an empty semaphore instead of touching a missing wait queue.
+    sem = kind.__new__(kind)
+    assert (sem.size, sem.available, sem.waiting) == (0, 0, 0)
+    with pytest.raises(TimeoutError):
+        sem.acquire(timeout=0)
+    assert not sem.try_acquire()
+    with pytest.raises(ValueError, match="released more than held"):
+        sem.release()
+
+
 def test_bad_size():
     with pytest.raises(TypeError, match="value must be an int, got float"):
         Semaphore(1.5)

@@ -24,7 +24,7 @@ from ._validate import check_wait
 from .context import Context
 
 
-from ._parking cimport CANCELED, TIMED_OUT, Parker
+from ._parking cimport CANCELED, TIMED_OUT, Parker, WaitEntry, WaitQueue
 
 
 cdef inline void _check_ctx(object ctx) except *:
@@ -51,63 +51,6 @@ cdef class _Waiter(Parker):
         self.value = None
         self.ok = False
         self.closed = False
-
-
-@cython.final
-@cython.auto_pickle(False)
-cdef class _Entry:
-    """A waiter queued on one channel, for one case of it (a singly linked list node)."""
-
-    cdef _Waiter waiter
-    cdef int64_t case
-    cdef object value
-    cdef _Entry next
-
-
-@cython.final
-@cython.auto_pickle(False)
-cdef class _WaitQueue:
-    """FIFO of entries; guarded by the owning channel's lock."""
-
-    cdef _Entry head
-    cdef _Entry tail
-
-    cdef inline void push(self, _Waiter waiter, int64_t case, object value):
-        cdef _Entry entry = _Entry.__new__(_Entry)
-        entry.waiter = waiter
-        entry.case = case
-        entry.value = value
-        if self.tail is None:
-            self.head = entry
-        else:
-            self.tail.next = entry
-        self.tail = entry
-
-    cdef inline _Entry pop(self):
-        cdef _Entry entry = self.head
-        if entry is not None:
-            self.head = entry.next
-            if self.head is None:
-                self.tail = None
-            entry.next = None
-        return entry
-
-    cdef void remove(self, _Waiter waiter):
-        """Drop every entry of ``waiter`` (it gave up: timeout, cancel, another select case)."""
-        cdef _Entry previous = None
-        cdef _Entry entry = self.head
-        while entry is not None:
-            if entry.waiter is waiter:
-                if previous is None:
-                    self.head = entry.next
-                else:
-                    previous.next = entry.next
-                if self.tail is entry:
-                    self.tail = previous
-                entry = entry.next
-            else:
-                previous = entry
-                entry = entry.next
 
 
 import threading as _threading
@@ -140,9 +83,14 @@ cdef class Channel:
     cdef Py_ssize_t _count
     cdef Py_ssize_t _capacity
     cdef bint _closed
-    cdef _WaitQueue _receivers
-    cdef _WaitQueue _senders
+    cdef WaitQueue _receivers
+    cdef WaitQueue _senders
     cdef object __weakref__
+
+    def __cinit__(self):
+        # here, not in __init__: a Channel.__new__() whose __init__ never ran must not crash
+        self._receivers = WaitQueue()
+        self._senders = WaitQueue()
 
     def __init__(self, capacity=0):
         if not isinstance(capacity, int) or isinstance(capacity, bool):
@@ -151,8 +99,6 @@ cdef class Channel:
             raise ValueError(f"capacity must be >= 0, got {capacity}")
         self._capacity = capacity
         self._ring = [None] * capacity
-        self._receivers = _WaitQueue()
-        self._senders = _WaitQueue()
 
     @property
     def capacity(self):
@@ -207,7 +153,8 @@ cdef class Channel:
 
     cdef int _send_now(self, object value) except -1:
         """Hand ``value`` to a receiver or buffer it: 1; 0 if neither is possible now."""
-        cdef _Entry entry
+        cdef WaitEntry entry
+        cdef _Waiter waiter
         if self._closed:
             raise ChannelClosed("send on closed channel")
         while True:
@@ -215,9 +162,10 @@ cdef class Channel:
             if entry is None:
                 break
             if entry.waiter.claim(entry.case):
-                entry.waiter.value = value
-                entry.waiter.ok = True
-                entry.waiter.wake()
+                waiter = <_Waiter>entry.waiter
+                waiter.value = value
+                waiter.ok = True
+                waiter.wake()
                 return 1
         if self._count < self._capacity:
             self._push(value)
@@ -226,7 +174,7 @@ cdef class Channel:
 
     cdef object _recv_now(self):
         """``(value, True)``, ``(None, False)`` when closed and drained, or None if it would block."""
-        cdef _Entry entry
+        cdef WaitEntry entry
         cdef object value
         if self._count:
             value = self._pop()
@@ -342,8 +290,8 @@ cdef class Channel:
 
     def close(self):
         """No more sends: wake every blocked receiver (closed) and sender (ChannelClosed)."""
-        cdef _Entry entry
-        cdef _WaitQueue queue
+        cdef WaitEntry entry
+        cdef WaitQueue queue
         with self._lock:
             if self._closed:
                 raise ChannelClosed("close of closed channel")
@@ -355,7 +303,7 @@ cdef class Channel:
                     if entry is None:
                         break
                     if entry.waiter.claim(entry.case):
-                        entry.waiter.closed = True
+                        (<_Waiter>entry.waiter).closed = True
                         entry.waiter.wake()
 
     # -- blocking ------------------------------------------------------------------------------

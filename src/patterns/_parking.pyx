@@ -8,6 +8,7 @@ then ``wake()``.  The grant, the timeout and the context's cancellation race thr
 one CAS, so an operation completes or fails, never both.
 """
 
+cimport cython
 from libc.stdint cimport int64_t
 
 from ftsync_atomic cimport ftsync_i64_compare_exchange, ftsync_i64_load, ftsync_i64_store
@@ -78,3 +79,15 @@ cdef class Parker:
     def _cancel(self):
         if self.claim(CANCELED):
             self._parker.release()
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class WaitEntry:
+    """A waiter queued in one WaitQueue (a singly linked list node); see _parking.pxd."""
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class WaitQueue:
+    """FIFO of WaitEntry, guarded by its owner's lock; the methods are inline in _parking.pxd."""

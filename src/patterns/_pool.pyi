@@ -1,4 +1,4 @@
-# Stub for WorkerPool's compiled core (patterns._pool); internal, used by pool.py and pipeline.py.
+# Stub for WorkerPool's compiled core (patterns._pool); internal, used by pool.py.
 import threading
 from collections import deque
 from typing import Any, Callable, Iterator, final
@@ -42,11 +42,3 @@ def ordered_results(
     pool_ctx: Context | None = None,
     in_flight: deque[Future[Any]] | None = None,
 ) -> Iterator[Any]: ...
-def stage_loop(
-    fn: Callable[[Any], Any],
-    recv: Callable[[float | None, Context], Any],
-    send: Callable[[Any, float | None, Context], None],
-    ctx: Context,
-    closed: type[BaseException],
-) -> None: ...
-def feed_loop(items: Iterator[Any], send: Callable[[Any, float | None, Context], None], ctx: Context) -> None: ...

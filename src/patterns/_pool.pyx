@@ -384,20 +384,6 @@ cdef class PoolCore:
         )
 
 
-def stage_loop(fn, recv, send, ctx, closed):
-    """A pipeline stage's worker: ``send(fn(item))`` for every item ``recv`` gives, until closed.
-
-    ``recv``/``send`` are a Channel's bound methods, called with ``ctx`` so that cancelling
-    the pipeline ends a blocked call; ``closed`` is the ChannelClosed class.
-    """
-    while True:
-        try:
-            item = recv(None, ctx)
-        except closed:
-            return
-        send(fn(item), None, ctx)
-
-
 def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wait,
                     pool_ctx=None, in_flight=None):
     """Yield ``fn(item)`` in input order with at most ``window`` jobs in flight (WorkerPool.imap).
@@ -454,9 +440,3 @@ def ordered_results(submit, fn, items, Py_ssize_t window, ctx, bint pass_ctx, wa
             future.cancel()
         for future in in_flight:
             future.cancel()
-
-
-def feed_loop(items, send, ctx):
-    """A pipeline's feeder: ``send(item)`` for every item of the iterator ``items``."""
-    for item in items:
-        send(item, None, ctx)

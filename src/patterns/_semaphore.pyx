@@ -32,7 +32,7 @@ from ftsync_atomic cimport (
 )
 
 from ._validate import check_wait
-from ._parking cimport CANCELED, TIMED_OUT, Parker
+from ._parking cimport CANCELED, TIMED_OUT, Parker, WaitQueue
 
 
 cdef enum:
@@ -45,10 +45,9 @@ cdef int64_t MAX_SIZE = (<int64_t>1) << 62
 @cython.final
 @cython.auto_pickle(False)
 cdef class _Waiter(Parker):
-    """One blocked acquire: how many tokens it wants, and its place in the FIFO."""
+    """One blocked acquire and how many tokens it wants."""
 
     cdef int64_t n
-    cdef _Waiter next
 
 
 cdef str _type_name(object value):
@@ -64,9 +63,11 @@ cdef class _TokenSemaphore:
     cdef int64_t _size
     cdef bint _fast  # acquire may take tokens without the lock while nobody waits
     cdef cython.pymutex _lock
-    cdef _Waiter _head
-    cdef _Waiter _tail
+    cdef WaitQueue _queue  # the FIFO of parked waiters (lock held)
     cdef object __weakref__
+
+    def __cinit__(self):
+        self._queue = WaitQueue()
 
     cdef int _setup(self, object size, str name, bint fast) except -1:
         if not isinstance(size, int) or isinstance(size, bool):
@@ -121,46 +122,14 @@ cdef class _TokenSemaphore:
                 return True
         return False
 
-    # -- the queue (lock held) -------------------------------------------------------------------
-
-    cdef inline void _push(self, _Waiter waiter):
-        if self._tail is None:
-            self._head = waiter
-        else:
-            self._tail.next = waiter
-        self._tail = waiter
-
-    cdef inline void _pop(self):
-        cdef _Waiter waiter = self._head
-        self._head = waiter.next
-        if self._head is None:
-            self._tail = None
-        waiter.next = None
-
-    cdef void _remove(self, _Waiter waiter):
-        cdef _Waiter previous = None
-        cdef _Waiter entry = self._head
-        while entry is not None:
-            if entry is waiter:
-                if previous is None:
-                    self._head = entry.next
-                else:
-                    previous.next = entry.next
-                if self._tail is entry:
-                    self._tail = previous
-                entry.next = None
-                return
-            previous = entry
-            entry = entry.next
-
     cdef int _grant(self) except -1:
         """Grant head waiters, in order, while they fit (lock held)."""
         cdef _Waiter waiter
-        while self._head is not None:
-            waiter = self._head
+        while self._queue.head is not None:
+            waiter = <_Waiter>self._queue.head.waiter
             if not self._take(waiter.n):
                 return 0  # the head does not fit: everyone behind it waits (FIFO)
-            self._pop()
+            self._queue.pop()
             if waiter.claim(GRANTED):
                 ftsync_i64_fetch_sub(&self._nwaiters, 1)
                 waiter.wake()
@@ -201,7 +170,7 @@ cdef class _TokenSemaphore:
             return True
         with self._lock:
             ftsync_i64_fetch_add(&self._nwaiters, 1)  # counted before looking at the tokens
-            if self._head is None and self._take(k):
+            if self._queue.head is None and self._take(k):
                 ftsync_i64_fetch_sub(&self._nwaiters, 1)
                 return True
             if timeout == 0:
@@ -209,7 +178,7 @@ cdef class _TokenSemaphore:
                 raise TimeoutError(f"acquire({n}) timed out: not enough tokens free")
             waiter = _Waiter.__new__(_Waiter)
             waiter.n = k
-            self._push(waiter)
+            self._queue.push(waiter, 0, None)
             self._grant()  # a release may have landed after our look: never sleep on free tokens
         outcome = waiter.park(timeout, ctx)
         if outcome == GRANTED:
@@ -218,7 +187,7 @@ cdef class _TokenSemaphore:
                 ctx.raise_if_done()
             return True
         with self._lock:
-            self._remove(waiter)
+            self._queue.remove(waiter)
             ftsync_i64_fetch_sub(&self._nwaiters, 1)
             self._grant()  # it may have been the head: those behind it may fit now
         if outcome == TIMED_OUT:
@@ -235,7 +204,7 @@ cdef class _TokenSemaphore:
         if self._fast and ftsync_i64_load(&self._nwaiters) == 0:
             return self._take(k)
         with self._lock:
-            return self._head is None and self._take(k)
+            return self._queue.head is None and self._take(k)
 
     # -- releasing -------------------------------------------------------------------------------
 

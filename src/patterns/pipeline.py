@@ -29,7 +29,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ._pool import feed_loop, stage_loop
+from ._pipeline import feed_loop, stage_loop
 from ._semaphore import Semaphore
 from ._validate import check_count, check_ctx, check_timeout
 from ._waiting import join_thread
