@@ -91,8 +91,11 @@ def test_bucket_bad_arguments(client, kwargs, exc, message):
 
 
 def test_bad_names_and_clients(client):
-    with pytest.raises(ValueError, match="name must be a non-empty str without braces"):
-        RedisFixedWindow(client, "a{b}", 1, 1)
+    for braces in ("a}b", "x{}", "{"):  # braces that are no Cluster hash tag
+        with pytest.raises(ValueError, match="name must not contain '{' or '}' unless as a Redis Cluster hash tag"):
+            RedisFixedWindow(client, braces, 1, 1)
+    with pytest.raises(ValueError, match="name must be a non-empty str"):
+        RedisFixedWindow(client, "", 1, 1)
     with pytest.raises(TypeError, match="name must be a str"):
         RedisFixedWindow(client, 5, 1, 1)
     with pytest.raises(TypeError, match="client must be a redis.Redis"):
@@ -241,6 +244,17 @@ def test_keys_have_a_hash_tag_and_a_ttl(client, kind):
     assert lim.key.startswith(f"ftsync:rl:{{{name}}}:")
     ttl = client.pttl(lim.key)
     assert 0 < ttl <= 5000
+
+
+@pytest.mark.parametrize("kind", WINDOWS + [RedisTokenBucket])
+def test_a_name_with_its_own_hash_tag_is_used_as_it_is(client, kind):
+    # as for RedisLock: "user{42}" keeps the limiter in the slot of "42", beside other things
+    # of that user, instead of wrapping the name in braces of ours
+    name = fresh("user") + "{42}"
+    lim = kind(client, name, 5, 2.0) if kind is not RedisTokenBucket else kind(client, name, 1, 5)
+    assert lim.key.startswith(f"ftsync:rl:{name}:")
+    assert lim.allow(3)
+    assert [k.decode() for k in client.keys(f"ftsync:rl:{name}:*")] == [lim.key]
 
 
 def test_one_evalsha_per_decision_and_noscript_recovers(client):

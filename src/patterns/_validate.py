@@ -24,6 +24,15 @@ def check_timeout(timeout: object, *, positive: bool = False) -> float | None:
     return float(timeout)
 
 
+def check_name(name: object, param: str = "name") -> str:
+    """``name`` as a non-empty str (a lock's, a limiter's, a key's), else TypeError/ValueError."""
+    if not isinstance(name, str):
+        raise TypeError(f"{param} must be a str, got {type(name).__name__}")
+    if not name:
+        raise ValueError(f"{param} must be a non-empty str, got ''")
+    return name
+
+
 def check_count(name: str, value: object, *, allow_none: bool = False) -> int | None:
     """``value`` as an int >= 1 (or None if ``allow_none``), else TypeError/ValueError naming ``name``."""
     if value is None and allow_none:

@@ -5,17 +5,9 @@ from __future__ import annotations
 import numbers
 from typing import Any, Callable
 
-from .._validate import check_timeout
+from .._validate import check_name, check_timeout
 
 __all__ = ["check_bool", "check_callback", "check_name", "check_timeout", "check_ttl"]
-
-
-def check_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if not name:
-        raise ValueError("name must be a non-empty str, got ''")
-    return name
 
 
 def check_ttl(ttl: object, *, param: str = "ttl") -> float:

@@ -45,7 +45,7 @@ class FencedResource:
         if not hasattr(client, "register_script"):
             raise TypeError(f"client must be a redis.Redis, got {type(client).__name__}")
         self._client = client
-        self._key = check_name(key)
+        self._key = check_name(key, "key")
         self._write = client.register_script(_WRITE)
 
     @property

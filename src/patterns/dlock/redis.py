@@ -40,6 +40,7 @@ import secrets
 import time
 from typing import Any, Callable, TypeVar
 
+from .._redis_keys import slot_prefix
 from ._base import DistributedLock
 from ._errors import LockConnectionError
 
@@ -170,31 +171,9 @@ def _socket_timeout(client: Any) -> float | None:
     return float(value) if value else None
 
 
-def has_hash_tag(name: str) -> bool:
-    """Whether Redis Cluster hashes ``name`` by a ``{tag}`` inside it rather than the whole name."""
-    start = name.find("{")
-    return start >= 0 and name.find("}", start + 1) > start + 1
-
-
-def key_prefix(name: str) -> str:
-    """The prefix of a lock's other keys, hashing to the slot of ``name`` itself in a cluster.
-
-    ``{name}`` hashes as ``name`` does unless ``name`` has a brace of its own; a name with its own
-    hash tag is used as it is.  A name with braces but no tag ("a}b") cannot be matched by any
-    tag: ValueError.
-    """
-    if has_hash_tag(name):
-        return name
-    if "{" in name or "}" in name:
-        raise ValueError(
-            f"name must not contain '{{' or '}}' unless as a Redis Cluster hash tag like 'a{{tag}}b', got {name!r}"
-        )
-    return "{" + name + "}"
-
-
 def _lay_out(lock: Any, name: str, client: Any) -> None:
     """The keys of a lock named ``name`` and its waiting rhythm (RedisLock and AsyncRedisLock)."""
-    prefix = key_prefix(name)
+    prefix = slot_prefix(name)
     lock._keys = [name, f"{prefix}:fence"]
     lock._wake_key = f"{prefix}:wake"
     lock._acquire_keys = [name, f"{prefix}:fence", lock._wake_key, f"{prefix}:waiting"]

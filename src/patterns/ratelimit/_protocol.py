@@ -51,14 +51,6 @@ def server_name(client: Any) -> str:
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
-def check_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if not name or "{" in name or "}" in name:
-        raise ValueError(f"name must be a non-empty str without braces, got {name!r}")
-    return name
-
-
 def check_int(value: object, name: str, minimum: int = 0) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")

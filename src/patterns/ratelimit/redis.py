@@ -14,7 +14,10 @@
 - Time is the server's (``TIME`` inside the script), never the client's clock, so clients
   with skewed clocks agree; there is no ``clock=`` argument.
 - Keys are ``ftsync:rl:{<name>}:<kind>``: the ``{hash tag}`` keeps a limiter on one Redis
-  Cluster slot.  Every key has a TTL, so idle limiters cost nothing.
+  Cluster slot.  A name with a hash tag of its own (``"user{42}"``) is used as it is,
+  ``ftsync:rl:user{42}:<kind>``, in the slot of its tag, as for RedisLock, so related locks
+  and limiters can share a slot; other braces are refused.  Every key has a TTL, so idle
+  limiters cost nothing.
 - Every client of one name should use the same parameters (rate/burst, limit/window): they
   travel with each call.  A token bucket written under other rate/burst (``set_rate``,
   ``set_burst``, a rolling deploy) is converted keeping its token count, so clients that
@@ -38,7 +41,9 @@ from typing import Any
 
 from .. import _waiting
 from . import _lua
-from ._protocol import Cancel, Ops, Sleep, TokenBucketCore, WindowCore, server_name, check_name
+from .._redis_keys import slot_prefix
+from .._validate import check_name
+from ._protocol import Cancel, Ops, Sleep, TokenBucketCore, WindowCore, server_name
 
 try:
     import redis as _redis
@@ -80,7 +85,7 @@ class _RedisLimiter:
             raise TypeError(f"client must be a redis.Redis, got {type(client).__name__}")
         self._name = check_name(name)
         self._client = client
-        self._key = f"ftsync:rl:{{{name}}}:{self._kind}"
+        self._key = f"ftsync:rl:{slot_prefix(name)}:{self._kind}"
         self._sha = _sha1(self._source)
         self._wire = ScriptWire(client, self._source, [self._key], self._sha)
         self._allow_one: bytes | None = None  # allow(1)'s arguments, packed (direct wire only)
