@@ -241,17 +241,7 @@ cdef class PoolCore:
         if first and self._stop_waiting is not None:
             self._stop_waiting()  # submits waiting for room fail now, not when room comes
         if cancel_queued:
-            while True:
-                try:
-                    job = self._queue.get_nowait()
-                except Empty:
-                    break
-                if job is None:
-                    sentinels += 1
-                else:
-                    drained.append(job)
-                    if self._slots is not None:
-                        self._slots.release()
+            drained = self._drain(&sentinels)
             ftsync_i64_fetch_add(&self._cancelled, len(drained))
         if first:
             sentinels += started
@@ -259,6 +249,23 @@ cdef class PoolCore:
             self._put(None)
         if first:
             self._end_if_over()
+        return drained
+
+    cdef list _drain(self, Py_ssize_t *sentinels):
+        """Take every queued job out (their queue slots given back); count the exit sentinels
+        taken with them in ``sentinels``, for the caller to put back."""
+        cdef list drained = []
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except Empty:
+                break
+            if job is None:
+                sentinels[0] += 1
+            else:
+                drained.append(job)
+                if self._slots is not None:
+                    self._slots.release()
         return drained
 
     cdef void _end_if_over(self) except *:
@@ -283,20 +290,10 @@ cdef class PoolCore:
         cdef Py_ssize_t sentinels = 0
         with self._gate:
             self._broken = BROKEN_BY_INITIALIZER
-            while True:
-                try:
-                    job = self._queue.get_nowait()
-                except Empty:
-                    break
-                if job is None:
-                    sentinels += 1
-                else:
-                    drained.append(job)
+            drained = self._drain(&sentinels)
             for _ in range(sentinels):
                 self._put(None)
         for job in drained:
-            if self._slots is not None:
-                self._slots.release()
             future = (<tuple>job)[0]
             if future.set_running_or_notify_cancel():
                 ftsync_i64_fetch_add(&self._started, 1)
