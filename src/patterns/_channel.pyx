@@ -37,6 +37,16 @@ cdef inline void _check_ctx(object ctx) except *:
         ctx.raise_if_done()
 
 
+cdef inline object _checked_timeout(object timeout, object ctx):
+    """check_wait() for send and receive: the timeout as a float or None, ``ctx`` checked (a
+    cancelled one raises), with no Python call when only a ctx is given."""
+    if timeout is not None:
+        return check_wait(timeout, ctx)[0]
+    if ctx is not None:
+        _check_ctx(ctx)
+    return None
+
+
 @cython.final
 @cython.auto_pickle(False)
 cdef class _Waiter(Parker):
@@ -213,10 +223,7 @@ cdef class Channel:
         context wins even over a ready channel.  On any of these the value is not sent.
         """
         cdef _Waiter waiter
-        if timeout is not None:
-            timeout, ctx = check_wait(timeout, ctx)
-        elif ctx is not None:
-            _check_ctx(ctx)
+        timeout = _checked_timeout(timeout, ctx)
         with self._lock:
             if self._send_now(value):
                 return
@@ -240,10 +247,7 @@ cdef class Channel:
         """
         cdef _Waiter waiter
         cdef object got
-        if timeout is not None:
-            timeout, ctx = check_wait(timeout, ctx)
-        elif ctx is not None:
-            _check_ctx(ctx)
+        timeout = _checked_timeout(timeout, ctx)
         with self._lock:
             got = self._recv_now()
             if got is not None:
