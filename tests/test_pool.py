@@ -761,6 +761,31 @@ def test_run_whose_workers_were_cancelled_in_the_queue_still_closes_results(make
         run.wait(2)
 
 
+@pytest.mark.parametrize("how", ["shutdown", "cancel"])
+def test_every_waiter_of_an_interrupted_run_raises_an_exception_of_its_own(make_pool, how):
+    # one exception instance raised in many threads at once races on its __traceback__ (a
+    # data race TSan reports): each wait() raises a fresh one, of the same type and message
+    pool = make_pool(1)
+    job, started, release = blocker()
+    pool.submit(job)
+    assert started.wait(WAIT)
+    run = pool.run(abs, [1, 2, 3])
+    pool.shutdown(wait=False, cancel_futures=True) if how == "shutdown" else pool.cancel()
+    release.set()
+    raised = []
+
+    def waiter(_):
+        try:
+            run.wait(WAIT)
+        except BaseException as exc:
+            raised.append(exc)
+
+    run_threads(8, waiter)
+    assert len(raised) == 8 and len({id(exc) for exc in raised}) == 8
+    assert {type(exc) for exc in raised} == {Canceled if how == "cancel" else cf.CancelledError}
+    assert len({str(exc) for exc in raised}) == 1
+
+
 # -- many threads at once (free-threaded build with PYTHON_GIL=0 in CI)
 
 

@@ -491,7 +491,9 @@ class PoolRun:
         self.ctx, self._cancel = with_cancel(self._parent_ctx)
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
-        self._interruption: BaseException | None = None  # why the run stopped before its jobs ran out
+        # why the run stopped before its jobs ran out: makes the exception each waiter raises (a
+        # fresh one per raiser: one instance raised in many threads races on its __traceback__)
+        self._interruption: Callable[[], BaseException | None] | None = None
         self._caller_cancelled = False
         if isinstance(jobs, Channel):
             recv = jobs.recv
@@ -556,9 +558,9 @@ class PoolRun:
         with self._errors_lock:
             if self._interruption is None:
                 if err is not None:
-                    self._interruption = err
+                    self._interruption = self._parent_ctx._err_copy
                 elif dropped:
-                    self._interruption = CancelledError("the pool was shut down before this run's workers started")
+                    self._interruption = _shut_down_before_start
 
     def _ended(self) -> None:
         with self._left_lock:
@@ -589,7 +591,7 @@ class PoolRun:
         if self._errors:
             raise self._errors[0]
         if self._interruption is not None and not self._caller_cancelled:
-            raise self._interruption
+            raise self._interruption()  # type: ignore[misc]  # never None: the ctx stays done
         self._cancel()
 
     def cancel(self) -> None:
@@ -599,6 +601,10 @@ class PoolRun:
         """
         self._caller_cancelled = True
         self._cancel()
+
+
+def _shut_down_before_start() -> CancelledError:
+    return CancelledError("the pool was shut down before this run's workers started")
 
 
 def _exit_hook() -> None:
