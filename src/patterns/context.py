@@ -82,6 +82,11 @@ class SignalReceived(Exception):
         self.signal = _signal.Signals(signum)
         super().__init__(f"{self.signal.name} received")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from the signal number (the default would pass the message as ``signum``), so
+        # it survives pickling: a process pool, a multiprocessing queue
+        return (type(self), (int(self.signal),))
+
 
 class Done:
     """What ``ctx.done()`` returns: something to wait on until the context is cancelled."""

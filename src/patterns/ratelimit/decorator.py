@@ -45,6 +45,10 @@ class RateLimited(Exception):
         self.retry_after = retry_after
         super().__init__(message or f"rate limited: retry after {retry_after:.3f} s")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from both arguments (the default would pass the message as ``retry_after``)
+        return (type(self), (self.retry_after, str(self)))
+
 
 def _refused(lim: Any, n: int) -> RateLimited:
     return RateLimited(lim.retry_after(n))
