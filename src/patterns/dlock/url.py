@@ -16,7 +16,6 @@ from typing import Any
 
 from ._base import DistributedLock
 from ._url import Flavour, build_lock
-from ._url import need as _need  # noqa: F401 - kept for older imports
 
 __all__ = ["lock_from_url"]
 
