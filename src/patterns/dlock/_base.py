@@ -45,6 +45,9 @@ class DistributedLock(Hold):
       ``release()``/``close()``.
     """
 
+    # the shared properties, bound here too so that the class documents them as its own
+    name, ttl, timeout, auto_renew, token = Hold.name, Hold.ttl, Hold.timeout, Hold.auto_renew, Hold.token
+
     def __init__(self, name: str, ttl: float, *, timeout: float | None = None, auto_renew: bool = False,
                  on_lost: Callable[[DistributedLock], object] | None = None) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)

@@ -59,6 +59,8 @@ class EtcdLock(core.EtcdHold, DistributedLock):
     ``token`` is the create revision of this hold's key.
     """
 
+    endpoint = core.EtcdHold.endpoint
+
     def __init__(self, endpoint: str, name: str, ttl: float, *, timeout: float | None = None,
                  auto_renew: bool = False, on_lost: Callable[[DistributedLock], object] | None = None,
                  request_timeout: float = 5.0, keep_lease: bool = False) -> None:

@@ -123,6 +123,8 @@ class Redlock(core.RedlockHold, DistributedLock):
     clients when the lock created them (``lock_from_url``).
     """
 
+    quorum, node_timeout, validity = core.RedlockHold.quorum, core.RedlockHold.node_timeout, core.RedlockHold.validity
+
     def __init__(self, clients: Sequence[Any], name: str, ttl: float, *, timeout: float | None = None,
                  auto_renew: bool = False, on_lost: Callable[[DistributedLock], object] | None = None,
                  node_timeout: float | None = None, retry_delay: float = 0.1, unreachable_tries: int = 3,

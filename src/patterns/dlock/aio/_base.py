@@ -27,6 +27,9 @@ class AsyncDistributedLock(Hold):
     """The common face of the asyncio locks; every method of the sync face is a coroutine here
     (``acquire``, ``release``, ``extend``, ``owned``, ``locked``, ``aclose``), plus ``async with``."""
 
+    # the shared properties, bound here too so that the class documents them as its own
+    name, ttl, timeout, auto_renew, token = Hold.name, Hold.ttl, Hold.timeout, Hold.auto_renew, Hold.token
+
     def __init__(self, name: str, ttl: float, *, timeout: float | None = None, auto_renew: bool = False,
                  on_lost: Callable[[AsyncDistributedLock], object] | None = None) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)

@@ -46,6 +46,8 @@ class AsyncEtcdLock(core.EtcdHold, AsyncDistributedLock):
     """EtcdLock for asyncio; see :class:`patterns.dlock.EtcdLock` (FIFO waiters, create revision as
     the token, ttl rounded up to whole seconds, extend() renews the lease to its granted ttl)."""
 
+    endpoint = core.EtcdHold.endpoint
+
     def __init__(self, endpoint: str, name: str, ttl: float, *, timeout: float | None = None,
                  auto_renew: bool = False, on_lost: Callable[..., object] | None = None,
                  request_timeout: float = 5.0, keep_lease: bool = False) -> None:

@@ -21,6 +21,8 @@ __all__ = ["AsyncRedlock"]
 class AsyncRedlock(core.RedlockHold, AsyncDistributedLock):
     """Redlock for asyncio over ``redis.asyncio.Redis`` clients; see :class:`patterns.dlock.Redlock`."""
 
+    quorum, node_timeout, validity = core.RedlockHold.quorum, core.RedlockHold.node_timeout, core.RedlockHold.validity
+
     def __init__(self, clients: Sequence[Any], name: str, ttl: float, *, timeout: float | None = None,
                  auto_renew: bool = False, on_lost: Callable[..., object] | None = None,
                  node_timeout: float | None = None, retry_delay: float = 0.1, unreachable_tries: int = 3,
