@@ -170,3 +170,74 @@ def test_async_redlock_with_frozen_nodes(redis_servers):
             await lock.aclose()
 
     asyncio.run(main())
+
+
+def test_the_sync_and_asyncio_faces_say_the_same_things():
+    """Both faces share one bookkeeping core (patterns.dlock._hold): the same states in repr and
+    the same errors with the same messages, step by step, on MemoryLock and AsyncMemoryLock."""
+    from patterns.dlock import MemoryLock, MemoryRegistry
+
+    def sync_steps():
+        registry = MemoryRegistry()
+        lock = MemoryLock("parity", 5, registry=registry)
+        return _steps(lock, registry)
+
+    def async_steps():
+        async def main():
+            registry = MemoryRegistry()
+            lock = AsyncMemoryLock("parity", 5, registry=registry)
+            return await _async_steps(lock, registry)
+
+        return asyncio.run(main())
+
+    sync, asynchronous = sync_steps(), async_steps()
+    assert [step.replace("MemoryLock", "Lock") for step in sync] == \
+        [step.replace("AsyncMemoryLock", "Lock") for step in asynchronous]
+
+
+def _outcome(call):
+    try:
+        return f"ok {call()!r}"
+    except Exception as exc:  # noqa: BLE001 - the outcome is what is compared
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _steps(lock, registry):
+    seen = [repr(lock)]
+    seen.append(_outcome(lambda: lock.acquire(blocking=False, timeout=1)))
+    seen.append(_outcome(lock.release))
+    seen.append(_outcome(lock.acquire))
+    seen.append(repr(lock))
+    seen.append(_outcome(lock.acquire))
+    registry.delete("parity")
+    seen.append(_outcome(lock.extend))
+    seen.append(repr(lock))
+    seen.append(_outcome(lock.owned))
+    seen.append(_outcome(lock.release))
+    lock.close()
+    seen.append(_outcome(lock.acquire))
+    return seen
+
+
+async def _async_outcome(call):
+    try:
+        return f"ok {await call()!r}"
+    except Exception as exc:  # noqa: BLE001 - the outcome is what is compared
+        return f"{type(exc).__name__}: {exc}"
+
+
+async def _async_steps(lock, registry):
+    seen = [repr(lock)]
+    seen.append(await _async_outcome(lambda: lock.acquire(blocking=False, timeout=1)))
+    seen.append(await _async_outcome(lock.release))
+    seen.append(await _async_outcome(lock.acquire))
+    seen.append(repr(lock))
+    seen.append(await _async_outcome(lock.acquire))
+    registry.delete("parity")
+    seen.append(await _async_outcome(lock.extend))
+    seen.append(repr(lock))
+    seen.append(await _async_outcome(lock.owned))
+    seen.append(await _async_outcome(lock.release))
+    await lock.aclose()
+    seen.append(await _async_outcome(lock.acquire))
+    return seen

@@ -156,3 +156,20 @@ def test_extend_without_a_quorum_answering_says_so_instead_of_guessing_lost(node
         servers[0].resume()
         servers[1].resume()
         lock.close()
+
+
+class _ScriptsButNoPool:
+    """Looks like a redis-py client to a quick glance (register_script) but has no connection pool."""
+
+    def register_script(self, source):
+        raise AssertionError("never used")
+
+
+@pytest.mark.parametrize("kind", ["sync", "asyncio"])
+def test_a_client_without_a_connection_pool_is_refused_alike(kind):
+    # AsyncRedlock used to accept it and fail later with AttributeError; both faces check alike now
+    from patterns.dlock.aio import AsyncRedlock
+
+    cls, wanted = (Redlock, "redis.Redis") if kind == "sync" else (AsyncRedlock, "redis.asyncio.Redis")
+    with pytest.raises(TypeError, match=f"clients must be {wanted} objects, got _ScriptsButNoPool"):
+        cls([_ScriptsButNoPool()], unique_name(), 1)

@@ -35,26 +35,13 @@ from ._errors import (
     QuorumNotReached,
     StaleToken,
 )
-from ._lazy import lazy_attributes as _lazy_attributes
+from ._lazy import lazy_attributes as _lazy_attributes, lazy_table as _lazy_table
 from .memory import MemoryLock, MemoryRegistry
 
 __all__ = [
-    "DistributedLock",
-    "EtcdLock",
-    "EtcdSession",
-    "FencedResource",
-    "LockConnectionError",
-    "LockError",
-    "LockLost",
-    "LockNotAcquired",
-    "LockNotOwned",
-    "MemoryLock",
-    "MemoryRegistry",
-    "QuorumNotReached",
-    "RedisLock",
-    "Redlock",
-    "StaleToken",
-    "lock_from_url",
+    "DistributedLock", "EtcdLock", "EtcdSession", "FencedResource", "LockConnectionError",
+    "LockError", "LockLost", "LockNotAcquired", "LockNotOwned", "MemoryLock", "MemoryRegistry",
+    "QuorumNotReached", "RedisLock", "Redlock", "StaleToken", "lock_from_url",
 ]
 
 if TYPE_CHECKING:  # checkers see the real types; at runtime __getattr__ imports on first use
@@ -64,14 +51,7 @@ if TYPE_CHECKING:  # checkers see the real types; at runtime __getattr__ imports
     from .redlock import Redlock
     from .url import lock_from_url
 
-_LAZY = {
-    "RedisLock": ".redis",
-    "Redlock": ".redlock",
-    "EtcdLock": ".etcd",
-    "EtcdSession": ".etcd",
-    "FencedResource": ".fencing",
-    "lock_from_url": ".url",
-}
+_LAZY = _lazy_table(asyncio=False)
 
 
 __getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals(), __all__)

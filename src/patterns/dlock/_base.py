@@ -15,21 +15,17 @@ import threading
 import time
 from typing import Any, Callable
 
-from ._errors import LockConnectionError, LockError, LockLost, LockNotAcquired, LockNotOwned, QuorumNotReached
-from ._validate import check_bool, check_callback, check_name, check_timeout, check_ttl
+from ._errors import LockConnectionError, LockError, LockNotOwned
+from ._hold import GONE_AT_EXTEND, GONE_AT_OWNED, GONE_AT_RELEASE, RETRYABLE, Hold, RenewalSchedule
+from ._hold import add_note, deadline_of, renewal_crashed
+from ._validate import check_ttl
 
 __all__ = ["DistributedLock"]
 
 _log = logging.getLogger("patterns.dlock")
 
 
-def _add_note(exc: BaseException, note: str) -> None:
-    add = getattr(exc, "add_note", None)
-    if add is not None:
-        add(note)
-
-
-class DistributedLock:
+class DistributedLock(Hold):
     """The common face of RedisLock, Redlock, EtcdLock and MemoryLock.
 
     - ``acquire(blocking=True, timeout=None) -> bool``; ``release()``; ``extend(ttl=None)``;
@@ -49,66 +45,16 @@ class DistributedLock:
       ``release()``/``close()``.
     """
 
-    def __init__(
-        self,
-        name: str,
-        ttl: float,
-        *,
-        timeout: float | None = None,
-        auto_renew: bool = False,
-        on_lost: Callable[[DistributedLock], object] | None = None,
-    ) -> None:
-        self._name = check_name(name)
-        self._ttl = check_ttl(ttl)
-        self._timeout = check_timeout(timeout)
-        self._auto_renew = check_bool(auto_renew, "auto_renew")
-        self.on_lost = check_callback(on_lost, "on_lost")
+    # the shared properties, bound here too so that the class documents them as its own
+    name, ttl, timeout, auto_renew, token = Hold.name, Hold.ttl, Hold.timeout, Hold.auto_renew, Hold.token
+
+    def __init__(self, name: str, ttl: float, *, timeout: float | None = None, auto_renew: bool = False,
+                 on_lost: Callable[[DistributedLock], object] | None = None) -> None:
+        super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self.lost = threading.Event()
         self._state = threading.Lock()  # guards _held, _busy, _token, _renewer
-        self._held = False
-        self._busy = False
-        self._token: int | None = None
-        self._lost_reason: str | None = None
         self._renewer: threading.Thread | None = None
         self._renew_stop = threading.Event()
-        self._hold_sent: float | None = None  # when the request that got the hold was sent
-        self._closed = False
-
-    # -- properties -------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The lock's name, shared by every process that locks the same thing."""
-        return self._name
-
-    @property
-    def ttl(self) -> float:
-        """Seconds a hold lasts without extension."""
-        return self._ttl
-
-    @property
-    def timeout(self) -> float | None:
-        """How long ``with lock:`` waits (None: until acquired)."""
-        return self._timeout
-
-    @property
-    def auto_renew(self) -> bool:
-        """Whether a background thread extends the hold at ttl/3."""
-        return self._auto_renew
-
-    @property
-    def token(self) -> int | None:
-        """Fencing token of the current hold: pass it to the resource you write (see FencedResource).
-
-        It belongs to this lock object, not to a thread.  None while not held (and for Redlock).
-        """
-        return self._token
-
-    def __repr__(self) -> str:
-        state = "held" if self._held else "free"
-        if self.lost.is_set():
-            state = "lost"
-        return f"<{type(self).__name__} {self._name!r} ttl={self._ttl:g} {state} token={self._token}>"
 
     # -- backend hooks ----------------------------------------------------------------------
 
@@ -155,42 +101,21 @@ class DistributedLock:
         ``blocking=False`` tries once and returns at once.  Raises LockConnectionError when a server
         does not answer (never True without the server's answer).
         """
-        check_bool(blocking, "blocking")
-        timeout = check_timeout(timeout)
-        if not blocking and timeout:
-            raise ValueError("timeout must be None or 0 when blocking is False")
+        timeout = self._acquire_args(blocking, timeout)
         with self._state:
-            if self._closed:
-                raise LockError(f"{self._name!r}: this lock is closed (make a new lock object)")
-            if self._busy:
-                raise LockError(f"{self._name!r}: another acquire() on this lock object is in progress")
-            if self._held and not self.lost.is_set():
-                raise LockError(f"{self._name!r} is already held by this lock object (not reentrant)")
-            self._busy = True
-            stale = self._held
+            stale = self._begin_acquire()
         try:
             if stale:  # a lost hold was never released: tidy up before trying again
                 self._stop_renewer()
                 self._forget_impl()
                 with self._state:
-                    self._held = False
-                    self._token = None
-            deadline = None
+                    self._let_go()
             began = time.monotonic()
-            if not blocking:
-                deadline = began
-            elif timeout is not None:
-                deadline = began + timeout
             self._hold_sent = None
-            got = self._acquire_impl(blocking, deadline)
+            got = self._acquire_impl(blocking, deadline_of(blocking, timeout, began))
             if got:
-                if self._hold_sent is None:
-                    self._hold_sent = began
                 with self._state:
-                    self._held = True
-                    self._lost_reason = None
-                    if self.lost.is_set():
-                        self.lost.clear()
+                    self._took_hold(began)
                     if self._auto_renew:
                         self._start_renewer()
                 self._after_acquire()
@@ -204,17 +129,16 @@ class DistributedLock:
         and the server says it expired or was taken (another owner's lock is never touched)."""
         with self._state:
             if not self._held:
-                raise LockNotOwned(f"{self._name!r} is not held by this lock object")
+                raise self._not_owned()
         self._stop_renewer()
         try:
             ok = self._release_impl()
         finally:
             with self._state:
-                self._held = False
-                self._token = None
+                self._let_go()
         if not ok:
-            self._mark_lost("the server no longer had it at release (expired or taken)")
-            raise LockLost(f"{self._name!r} was lost before release: {self._lost_reason}")
+            self._mark_lost(GONE_AT_RELEASE)
+            raise self._lost_error("before release")
 
     def extend(self, ttl: float | None = None) -> None:
         """Make the current hold last ``ttl`` seconds from now (default: the lock's ttl).
@@ -225,8 +149,8 @@ class DistributedLock:
         new_ttl = self._ttl if ttl is None else check_ttl(ttl)
         self._check_held()
         if not self._extend_impl(new_ttl):
-            self._mark_lost("the server no longer had it at extend (expired or taken)")
-            raise LockLost(f"{self._name!r} was lost: {self._lost_reason}")
+            self._mark_lost(GONE_AT_EXTEND)
+            raise self._lost_error()
 
     def owned(self) -> bool:
         """True if this object holds the lock, confirmed by the server; False if it never acquired
@@ -236,8 +160,8 @@ class DistributedLock:
                 return False
         self._check_held()
         if not self._owned_impl():
-            self._mark_lost("the server no longer has it (expired or taken)")
-            raise LockLost(f"{self._name!r} was lost: {self._lost_reason}")
+            self._mark_lost(GONE_AT_OWNED)
+            raise self._lost_error()
         return True
 
     def locked(self) -> bool:
@@ -258,7 +182,7 @@ class DistributedLock:
                 except LockError:
                     pass
                 with self._state:
-                    self._held, self._token = False, None
+                    self._let_go()
             elif held:
                 try:
                     self.release()
@@ -271,13 +195,13 @@ class DistributedLock:
 
     def __enter__(self) -> DistributedLock:
         if not self.acquire(timeout=self._timeout):
-            raise LockNotAcquired(f"{self._name!r} was not acquired within {self._timeout} s")
+            raise self._not_acquired()
         if self.lost.is_set():  # lost before the body could start: the body must not run
             try:
                 self.release()
             except (LockNotOwned, LockConnectionError):
                 pass
-            raise LockLost(f"{self._name!r} was lost as it was acquired: {self._lost_reason}")
+            raise self._lost_error("as it was acquired")
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -286,23 +210,18 @@ class DistributedLock:
         except (LockNotOwned, LockConnectionError) as problem:
             if exc is None:
                 raise
-            _add_note(exc, f"and releasing the lock failed: {type(problem).__name__}: {problem}")
+            add_note(exc, f"and releasing the lock failed: {type(problem).__name__}: {problem}")
 
     # -- shared machinery -------------------------------------------------------------------
 
     def _check_held(self) -> None:
         with self._state:
-            if not self._held:
-                raise LockNotOwned(f"{self._name!r} is not held by this lock object")
-            if self.lost.is_set():
-                raise LockLost(f"{self._name!r} was lost: {self._lost_reason}")
+            Hold._check_held(self)
 
     def _mark_lost(self, reason: str) -> None:
         with self._state:
-            if self.lost.is_set():
+            if not self._note_lost(reason):
                 return
-            self._lost_reason = reason
-            self.lost.set()
         callback = self.on_lost
         if callback is not None:
             try:
@@ -337,65 +256,18 @@ class DistributedLock:
             sent = time.monotonic()
             budget = schedule.budget(sent)
             if budget is None:
-                self._mark_lost(schedule.expired_reason())
+                lost: str | None = schedule.expired_reason()
+            else:
+                try:
+                    ok = self._renew_impl(ttl, budget)
+                except RETRYABLE as exc:  # no answer: retry while the hold is valid
+                    lost = schedule.failed(exc)
+                except Exception as exc:  # noqa: BLE001 - never die silently
+                    lost = renewal_crashed(exc)
+                else:
+                    if stop.is_set():
+                        return
+                    lost = schedule.answered(sent, ok)
+            if lost is not None:
+                self._mark_lost(lost)
                 return
-            try:
-                ok = self._renew_impl(ttl, budget)
-            except (LockConnectionError, QuorumNotReached) as exc:  # no answer: retry while valid
-                schedule.failed(exc)
-                if schedule.budget(time.monotonic()) is None:
-                    self._mark_lost(schedule.expired_reason())
-                    return
-                continue
-            except Exception as exc:  # noqa: BLE001 - never die silently
-                self._mark_lost(f"renewal raised {type(exc).__name__}: {exc}")
-                return
-            if stop.is_set():
-                return
-            if not ok:
-                self._mark_lost("a renewal found it gone (expired or taken)")
-                return
-            schedule.renewed(sent)
-
-
-class RenewalSchedule:
-    """The renewal thread's (and task's) clock, without I/O: when to renew, how long a renewal may
-    take, when the hold must count as lost.
-
-    The hold is valid until ``sent + ttl - drift`` of the last request that got or renewed it
-    (the server starts its ttl no earlier than it received that request).  A renewal is due every
-    ttl/3, sooner after a failure (a retry every ttl/10); a call may take the validity left less
-    a few milliseconds, so it returns before the deadline and the loss is reported before the
-    server lets another owner in.
-    """
-
-    MARGIN = 0.005  # for the thread to wake and mark the loss
-
-    def __init__(self, ttl: float, sent: float) -> None:
-        self.ttl = ttl
-        self.interval = ttl / 3
-        self.valid_until = sent + ttl - (ttl * 0.01 + 0.002)
-        self._next = sent + self.interval
-        self._last_error: BaseException | None = None
-
-    def wait(self, now: float) -> float:
-        """Seconds until the next renewal (or until the hold runs out, whichever is first)."""
-        return max(0.0, min(self._next, self.valid_until - self.MARGIN) - now)
-
-    def budget(self, now: float) -> float | None:
-        """How long a renewal sent now may wait for its answer; None when the hold has run out."""
-        left = self.valid_until - self.MARGIN - now
-        return left if left > 0.001 else None
-
-    def renewed(self, sent: float) -> None:
-        self.valid_until = sent + self.ttl - (self.ttl * 0.01 + 0.002)
-        self._next = sent + self.interval
-        self._last_error = None
-
-    def failed(self, exc: BaseException) -> None:
-        self._last_error = exc
-        self._next = time.monotonic() + min(self.interval, max(0.01, self.ttl / 10))
-
-    def expired_reason(self) -> str:
-        detail = f": {self._last_error}" if self._last_error is not None else ""
-        return f"no renewal was confirmed within the hold's validity (ttl {self.ttl:g} s){detail}"

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._errors import LockConnectionError, LockError
+from ._etcd_core import deleted, no_answer, read_reply, watch_body
 
 __all__ = ["EtcdGateway"]
 
@@ -79,7 +80,7 @@ class EtcdGateway:
             conn.close()  # readable while idle: the server closed it (or sent garbage)
 
     def _fail(self, path: str, exc: BaseException) -> LockConnectionError:
-        return LockConnectionError(f"etcd at {self.endpoint} did not answer {path}: {exc!r}")
+        return no_answer(self.endpoint, path, exc)
 
     def post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False,
              timeout: float | None = None) -> dict[str, Any]:
@@ -115,14 +116,8 @@ class EtcdGateway:
             data = json.loads(raw) if raw else {}
         except ValueError:
             data = {}
-        if not isinstance(data, dict):
-            data = {}
-        if reply.status != 200:
-            message = data.get("message") or data.get("error") or raw[:200].decode(errors="replace")
-            if allow_not_found and "not found" in str(message):
-                return {"not_found": True}
-            raise LockError(f"etcd at {self.endpoint} refused {path}: {message}")
-        return data
+        return read_reply(self.endpoint, path, reply.status, data, raw[:200].decode(errors="replace"),
+                          allow_not_found=allow_not_found)
 
     def watch_delete(self, key_b64: str, start_revision: int, wait: float) -> bool:
         """True once the key is deleted at or after ``start_revision``; False after ``wait`` s.
@@ -133,7 +128,7 @@ class EtcdGateway:
         if self._closed:
             raise LockError(f"the connection to etcd at {self.endpoint} is closed")
         give_up = time.monotonic() + wait
-        body = {"create_request": {"key": key_b64, "start_revision": str(start_revision)}}
+        body = watch_body(key_b64, start_revision)
         conn = self._connect(self._timeout)
         try:
             conn.request("POST", self._base + "/v3/watch", json.dumps(body), _HEADERS)
@@ -162,12 +157,8 @@ class EtcdGateway:
                 return False
             if not line:
                 raise http.client.IncompleteRead(b"")  # the gateway ended the stream under us
-            if not line.strip():
-                continue
-            result = json.loads(line).get("result", {})
-            for event in result.get("events") or ():
-                if event.get("type") == "DELETE":
-                    return True
+            if deleted(line):
+                return True
 
     def close(self) -> None:
         """Close the pooled connections; later requests raise LockError."""

@@ -6,6 +6,27 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any, Callable
 
+#: The names each package imports on first use: (sync name, asyncio name or None, module), the
+#: module relative to ``patterns.dlock`` and to ``patterns.dlock.aio`` alike.
+LAZY_NAMES = [
+    ("RedisLock", "AsyncRedisLock", ".redis"),
+    ("Redlock", "AsyncRedlock", ".redlock"),
+    ("EtcdLock", "AsyncEtcdLock", ".etcd"),
+    ("EtcdSession", "AsyncEtcdSession", ".etcd"),
+    ("FencedResource", None, ".fencing"),
+    ("lock_from_url", "lock_from_url", ".url"),
+]
+
+
+def lazy_table(asyncio: bool) -> dict[str, str]:
+    """{name: relative module} of the sync package, or of the asyncio one."""
+    table = {}
+    for sync_name, async_name, module in LAZY_NAMES:
+        name = async_name if asyncio else sync_name
+        if name is not None:
+            table[name] = module
+    return table
+
 
 def lazy_attributes(package: str, table: dict[str, str], namespace: dict[str, Any],
                     public: list[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:

@@ -10,12 +10,17 @@ A *round* sends one command to every node and counts the answers.  Each node's a
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._errors import QuorumNotReached
 
-__all__ = ["NO", "SILENT", "YES", "Tally", "drift", "may_stop", "pause_before_retry", "quorum_of", "validity_left"]
+__all__ = [
+    "NO", "SILENT", "YES", "RedlockHold", "Retries", "Tally", "check_options", "drift", "may_stop",
+    "pause_before_retry", "quorum_of", "tally_of", "validity_left",
+]
 
 YES, NO, SILENT = "yes", "no", "silent"
 
@@ -128,3 +133,158 @@ def round_budget(node_timeout: float, deadline: float | None, now: float) -> flo
     if deadline is None:
         return node_timeout
     return max(0.001, min(node_timeout, deadline + node_timeout - now))
+
+
+def check_options(clients: Any, kind: str, *, need_socket_timeout: bool) -> list[Any]:
+    """The clients as a list, each a redis-py client of one distinct node (ValueError/TypeError
+    otherwise).  ``need_socket_timeout``: the threaded driver needs one per client, so that a
+    frozen node cannot stall a call; the asyncio one cancels what outlives a round."""
+    from ._redis_core import describe_client
+
+    nodes: list[Any] = list(clients) if not isinstance(clients, (str, bytes)) else []
+    if not nodes:
+        raise ValueError(f"clients must be a non-empty sequence of {kind}, got none")
+    for client in nodes:
+        if not hasattr(client, "register_script") or not hasattr(client, "connection_pool"):
+            raise TypeError(f"clients must be {kind} objects, got {type(client).__name__}")
+        if need_socket_timeout and not client.connection_pool.connection_kwargs.get("socket_timeout"):
+            raise ValueError(
+                f"clients must have a socket_timeout ({describe_client(client)} has none): "
+                "redis.Redis(..., socket_timeout=0.2), so a frozen node cannot stall a call"
+            )
+    check_distinct(nodes)
+    return nodes
+
+
+def node_identity(client: Any) -> tuple[Any, ...]:
+    """What makes two clients the same node (host, port or socket path, db)."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return (id(client),)
+    where = kwargs.get("path") or (str(kwargs.get("host", "localhost")).lower(), int(kwargs.get("port", 6379)))
+    return (where, int(kwargs.get("db", 0) or 0))
+
+
+def check_distinct(clients: list[Any]) -> None:
+    from ._redis_core import describe_client
+
+    seen: dict[tuple[Any, ...], int] = {}
+    for index, client in enumerate(clients):
+        key = node_identity(client)
+        if key in seen:
+            raise ValueError(
+                f"clients must be distinct nodes: clients[{seen[key]}] and clients[{index}] are both "
+                f"{describe_client(client)} (one node counted twice would fake a quorum)"
+            )
+        seen[key] = index
+
+
+def tally_of(answers: list[str | None], problems: list[str], labels: list[str], budget: float) -> Tally:
+    """A finished round's Tally: a node that has not answered counts as SILENT, and each silent
+    node's problem is named (``labels[i]``: ``redis at host:port``)."""
+    tally = Tally(len(answers))
+    silent = f"no answer within {budget:g} s"
+    for index, answer in enumerate(answers):
+        tally.answers.append(answer or SILENT)
+        if tally.answers[-1] == SILENT:
+            tally.problems.append(f"{labels[index]}: {problems[index] or silent}")
+    return tally
+
+
+class RedlockHold:
+    """A Redlock hold's bookkeeping, without I/O: the options, the random value and the client
+    side validity, and what each round's Tally means for them.  Redlock and AsyncRedlock add the
+    rounds."""
+
+    _name: str
+    _ttl: float
+    _token: int | None
+    _hold_sent: float | None
+
+    def _set_options(self, count: int, node_timeout: float | None, retry_delay: float, unreachable_tries: int,
+                     owns_clients: bool) -> None:
+        from ._validate import check_ttl
+
+        self._node_timeout = default_node_timeout(self._ttl) if node_timeout is None else check_ttl(
+            node_timeout, param="node_timeout")
+        self._retry_delay = check_ttl(retry_delay, param="retry_delay")
+        if isinstance(unreachable_tries, bool) or not isinstance(unreachable_tries, int) or unreachable_tries < 1:
+            raise ValueError(f"unreachable_tries must be an int >= 1, got {unreachable_tries!r}")
+        self._unreachable_tries = unreachable_tries
+        self._owns_clients = owns_clients
+        self._quorum = quorum_of(count)
+        self._value: str | None = None
+        self._valid_until = 0.0
+
+    @property
+    def quorum(self) -> int:
+        """How many nodes must agree: N // 2 + 1."""
+        return self._quorum
+
+    @property
+    def node_timeout(self) -> float:
+        """The most one round waits for the nodes, connecting included."""
+        return self._node_timeout
+
+    @property
+    def validity(self) -> float:
+        """Seconds the current hold is still valid for (0 when not held)."""
+        return max(0.0, self._valid_until - time.monotonic()) if self._value is not None else 0.0
+
+    def _round_budget(self, budget: float | None) -> float:
+        return self._node_timeout if budget is None else max(0.001, min(self._node_timeout, budget))
+
+    def _acquire_try(self, deadline: float | None) -> tuple[list[Any], float]:
+        """The arguments and budget of the next acquire round, which starts now (a fresh value)."""
+        self._trying = secrets.token_hex(16)
+        self._started = self._hold_sent = time.monotonic()
+        ttl_ms = max(1, int(round(self._ttl * 1000)))
+        return [self._trying, ttl_ms], round_budget(self._node_timeout, deadline, self._started)
+
+    def _acquire_answered(self, tally: Tally) -> bool:
+        """True when the round got the lock with validity left (the hold is then stored)."""
+        if tally.agreed and validity_left(self._ttl, self._started, time.monotonic()) > 0:
+            self._value = self._trying
+            self._valid_until = self._started + self._ttl - drift(self._ttl)
+            self._token = None
+            return True
+        return False
+
+    def _release_answered(self, tally: Tally, valid: bool) -> bool:
+        if not tally.agreed:
+            tally.check_answered(self._name)
+        return valid and tally.agreed
+
+    def _extend_answered(self, tally: Tally, ttl: float, started: float) -> bool:
+        if time.monotonic() >= self._valid_until:  # it had expired before the quorum renewed it
+            return False
+        if tally.agreed and validity_left(ttl, started, time.monotonic()) > 0:
+            self._valid_until = started + ttl - drift(ttl)
+            return True
+        tally.check_answered(self._name)
+        return False
+
+    def _still_valid(self) -> bool:
+        return self._value is not None and time.monotonic() < self._valid_until
+
+    def _owned_answered(self, tally: Tally) -> bool:
+        valid = time.monotonic() < self._valid_until
+        if not tally.agreed and valid:
+            tally.check_answered(self._name)
+        return tally.agreed and time.monotonic() < self._valid_until
+
+
+class Retries:
+    """The rounds of one acquire: when to pause, when to give up (see pause_before_retry)."""
+
+    def __init__(self, hold: RedlockHold, deadline: float | None) -> None:
+        self._hold, self._deadline, self._unreachable = hold, deadline, 0
+
+    def pause(self, tally: Tally) -> float | None:
+        """After a round that did not get the lock: seconds to pause, or None to return False
+        (QuorumNotReached when too few nodes answered for too long)."""
+        hold = self._hold
+        self._unreachable = self._unreachable + 1 if tally.answered < hold._quorum else 0
+        return pause_before_retry(tally, hold._name, hold._retry_delay, self._unreachable,
+                                  hold._unreachable_tries, self._deadline)

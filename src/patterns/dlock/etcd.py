@@ -31,90 +31,26 @@ With ``auto_renew=False`` the hold lasts one ttl unless extended, as with Redis.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import logging
-import math
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import Callable
 
+from . import _etcd_core as core
 from ._base import DistributedLock
-from ._errors import LockConnectionError, LockError, LockLost
+from ._errors import LockConnectionError, LockError
+from ._etcd_core import b64, delete_txn
 from ._gateway import EtcdGateway
 from ._validate import check_bool, check_ttl
 
 __all__ = ["EtcdLock", "EtcdSession"]
 
 _log = logging.getLogger("patterns.dlock")
-_SESSION_TRIES = 3  # times one acquire starts again when its session's lease ends under it
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
-def _prefix_end(prefix: bytes) -> bytes:
-    raw = bytearray(prefix)
-    for i in range(len(raw) - 1, -1, -1):
-        if raw[i] < 0xFF:
-            raw[i] += 1
-            return bytes(raw[: i + 1])
-    return b"\0"
-
-
-def _prefix_range(prefix: bytes, **extra: Any) -> dict[str, Any]:
-    return {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), **extra}
-
-
-def _acquire_txn(prefix: bytes, key_b64: str, lease: str) -> dict[str, Any]:
-    """Create our key if it does not exist; in both branches read it and the oldest key."""
-    oldest = {"request_range": _prefix_range(prefix, sort_order="ASCEND", sort_target="CREATE", limit="1")}
-    return {
-        "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": "0"}],
-        "success": [{"request_put": {"key": key_b64, "value": "", "lease": lease}}, oldest],
-        "failure": [{"request_range": {"key": key_b64}}, oldest],
-    }
-
-
-def _acquired_revision(data: dict[str, Any]) -> tuple[int, int]:
-    """(our key's create revision, the oldest key's create revision) from _acquire_txn's reply."""
-    responses = data.get("responses") or []
-    if data.get("succeeded"):
-        revision = int(data["header"]["revision"])
-    else:
-        revision = int(responses[0]["response_range"]["kvs"][0]["create_revision"])
-    oldest = (responses[1].get("response_range", {}).get("kvs") or [{}])[0]
-    return revision, int(oldest.get("create_revision", 0))
-
-
-def _turn_txn(prefix: bytes, key_b64: str, revision: int) -> dict[str, Any]:
-    """Read-only: our predecessor (newest key older than ours) and our own key."""
-    predecessor = _prefix_range(
-        prefix, max_create_revision=str(revision - 1), sort_order="DESCEND", sort_target="CREATE", limit="1"
-    )
-    return {"compare": [], "success": [{"request_range": predecessor}, {"request_range": {"key": key_b64}}]}
-
-
-def _turn(data: dict[str, Any], revision: int) -> tuple[bool, str | None, int]:
-    """From _turn_txn's reply: (own key alive, predecessor key or None, revision read at)."""
-    responses = data.get("responses") or [{}, {}]
-    own = responses[1].get("response_range", {}).get("kvs") or []
-    alive = bool(own) and int(own[0].get("create_revision", 0)) == revision
-    before = responses[0].get("response_range", {}).get("kvs") or []
-    return alive, (before[0]["key"] if before else None), int(data["header"]["revision"])
-
-
-def _delete_txn(key_b64: str, revision: int | None) -> dict[str, Any]:
-    return {
-        "compare": [{"key": key_b64, "result": "EQUAL", "target": "CREATE", "create_revision": str(revision)}],
-        "success": [{"request_delete_range": {"key": key_b64}}],
-        "failure": [],
-    }
-
-
-class EtcdLock(DistributedLock):
+class EtcdLock(core.EtcdHold, DistributedLock):
     """A lock in etcd with FIFO waiters and fencing tokens (see DistributedLock for the methods).
 
     ``endpoint``: the gateway's base URL (``http://127.0.0.1:2379``); ``name``: the key prefix;
@@ -123,20 +59,12 @@ class EtcdLock(DistributedLock):
     ``token`` is the create revision of this hold's key.
     """
 
-    def __init__(
-        self,
-        endpoint: str,
-        name: str,
-        ttl: float,
-        *,
-        timeout: float | None = None,
-        auto_renew: bool = False,
-        on_lost: Callable[[DistributedLock], object] | None = None,
-        request_timeout: float = 5.0,
-        keep_lease: bool = False,
-    ) -> None:
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
+    endpoint = core.EtcdHold.endpoint
+
+    def __init__(self, endpoint: str, name: str, ttl: float, *, timeout: float | None = None,
+                 auto_renew: bool = False, on_lost: Callable[[DistributedLock], object] | None = None,
+                 request_timeout: float = 5.0, keep_lease: bool = False) -> None:
+        core.check_endpoint(endpoint)
         request_timeout = check_ttl(request_timeout, param="request_timeout")
         keep_lease = check_bool(keep_lease, "keep_lease")
         gateway = EtcdGateway(endpoint, request_timeout)
@@ -154,37 +82,17 @@ class EtcdLock(DistributedLock):
         return lock
 
     def _setup(self, gateway: EtcdGateway, keep_lease: bool, session: EtcdSession | None) -> None:
-        self._ttl = float(math.ceil(self._ttl))
+        self._setup_hold(gateway.endpoint, keep_lease, session)
         self._gateway = gateway
-        self._endpoint = gateway.endpoint
         self._post = gateway.post
-        self._prefix = (self._name + "/").encode()
-        self._suffix = b""
-        self._session = session
-        self._lease: str | None = None
-        self._keep_lease = keep_lease
-        self._key: bytes | None = None
-        self._revision: int | None = None
-
-    @property
-    def endpoint(self) -> str:
-        """The etcd JSON gateway's base URL."""
-        return self._endpoint
 
     # -- the gateway ------------------------------------------------------------------------
-
-    def _grant(self) -> str:
-        data = self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
-        if data.get("error") or not data.get("ID"):
-            raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
-        return str(data["ID"])
 
     def _revoke(self, lease: str) -> None:
         self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
 
     def _keepalive(self, lease: str, timeout: float | None = None) -> bool:
-        data = self._post("/v3/lease/keepalive", {"ID": lease}, timeout=timeout)
-        return int(data.get("result", {}).get("TTL", 0) or 0) > 0
+        return core.lease_alive(self._post("/v3/lease/keepalive", {"ID": lease}, timeout=timeout))
 
     def _fresh_lease(self) -> str:
         """The object's lease, renewed to a full ttl, or a new one if it expired; in a session,
@@ -196,13 +104,12 @@ class EtcdLock(DistributedLock):
         if self._lease is not None and self._keepalive(self._lease):
             return self._lease
         self._hold_sent = time.monotonic()
-        self._lease = self._grant()
+        self._lease = core.granted_lease(self._post("/v3/lease/grant", core.grant_body(self._ttl)), self._endpoint)
         return self._lease
 
     def _own_key_alive(self, timeout: float | None = None) -> bool:
-        data = self._post("/v3/kv/range", {"key": _b64(self._key or b"")}, timeout=timeout)
-        kvs = data.get("kvs") or []
-        return bool(kvs) and int(kvs[0].get("create_revision", 0)) == self._revision
+        data = self._post("/v3/kv/range", {"key": b64(self._key or b"")}, timeout=timeout)
+        return core.key_alive(data, self._revision)
 
     # -- the backend hooks ------------------------------------------------------------------
 
@@ -210,30 +117,29 @@ class EtcdLock(DistributedLock):
         session = self._session
         if session is None:
             return self._try_acquire(blocking, deadline)
-        for _ in range(_SESSION_TRIES):
+        for _ in range(core.SESSION_TRIES):
             try:
                 got = self._try_acquire(blocking, deadline)
             except LockError as exc:
-                lease = self._lease
-                if lease is None or ("lease not found" not in str(exc) and session.lease == lease):
+                lease = self._lease_ended(exc)
+                if lease is None:
                     raise
                 # the session's lease ended under this acquire (a pause, an expiry found while
                 # waiting, the keeper giving up): start again on a new one
-                session._lease_gone(lease, "the session's lease expired")
+                session._lease_gone(lease, core.SESSION_EXPIRED)
                 continue
-            if got and session.lease != self._lease:
+            if got and self._session_moved_on():
                 # the session gave this lease up while we were acquiring on it: nobody renews it
                 self._drop_hold()
                 continue
             return got
-        raise LockLost(f"{self._name!r}: the session's lease was lost {_SESSION_TRIES} times during one acquire")
+        raise self._lost_too_often()
 
     def _drop_hold(self) -> None:
         """Forget a hold taken on an abandoned lease, deleting its key if etcd answers."""
-        key, revision = self._key, self._revision
-        self._key = self._revision = self._token = None
+        self._token = None
         try:
-            self._give_up(_b64(key or b""), revision)
+            self._give_up(*self._drop_key())
         except LockError:
             pass  # the abandoned lease ends it within a ttl
 
@@ -241,21 +147,18 @@ class EtcdLock(DistributedLock):
         """A session that gave the lease up after the check above (but before this hold was
         counted as held, so its sweep skipped it) is caught here: the hold is reported lost,
         and ``with lock:`` does not run its body."""
-        session = self._session
-        if session is not None and session.lease != self._lease:
+        if self._session_moved_on():
             self._mark_lost("the session's lease was given up while this hold was being taken")
 
     def _try_acquire(self, blocking: bool, deadline: float | None) -> bool:
         lease = self._fresh_lease()
-        key = self._prefix + format(int(lease), "x").encode() + self._suffix
-        key_b64 = _b64(key)
+        key, key_b64 = self._key_of(lease)
         done = False
         try:
-            revision, oldest = _acquired_revision(self._post("/v3/kv/txn", _acquire_txn(self._prefix, key_b64, lease)))
-            self._key, self._revision = key, revision
-            if oldest != revision and (not blocking or not self._wait_for_turn(key_b64, deadline)):
+            reply = self._post("/v3/kv/txn", core.acquire_txn(self._prefix, key_b64, lease))
+            if not self._took_key(reply, key) and (not blocking or not self._wait_for_turn(key_b64, deadline)):
                 return False
-            self._token = revision
+            self._token = self._revision
             done = True
             return True
         finally:
@@ -270,37 +173,30 @@ class EtcdLock(DistributedLock):
         """Wait until no key older than ours is left; False at the deadline; LockLost if our key
         went (the lease expired)."""
         assert self._lease is not None and self._revision is not None
-        renew_every = self._ttl / 3
-        renewed = time.monotonic()
+        clock = core.TurnWait(self._ttl, deadline)
         while True:
-            alive, predecessor, at = _turn(self._post("/v3/kv/txn", _turn_txn(self._prefix, key_b64, self._revision)), self._revision)
+            reply = self._post("/v3/kv/txn", core.turn_txn(self._prefix, key_b64, self._revision))
+            alive, predecessor, at = core.turn(reply, self._revision)
             if not alive:
                 if self._session is not None:
-                    self._session._lease_gone(self._lease, "the session's lease expired")
-                raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
-            if predecessor is None:
-                return True
-            now = time.monotonic()
-            wait = renew_every - (now - renewed)
-            if deadline is not None:
-                if now >= deadline:
-                    return False
-                wait = min(wait, deadline - now)
+                    self._session._lease_gone(self._lease, core.SESSION_EXPIRED)
+                raise self._lost_while_waiting()
+            wait = clock.next_look(predecessor, time.monotonic())
+            if isinstance(wait, bool):
+                return wait
             if wait > 0:
-                self._gateway.watch_delete(predecessor, at + 1, wait)
+                self._gateway.watch_delete(str(predecessor), at + 1, wait)
             if self._session is not None:  # the session renews its lease; is it still this one?
-                if self._session.lease != self._lease:
-                    raise LockLost(f"{self._name!r}: the session's lease was lost while waiting for the lock")
-                renewed = time.monotonic()  # look again after another ttl/3 at most
-            elif time.monotonic() - renewed >= renew_every:
+                if self._session_moved_on():
+                    raise self._lost_while_waiting(session_lease=True)
+                clock.renewed(time.monotonic())  # look again after another ttl/3 at most
+            elif clock.renew_due(time.monotonic()):
                 if not self._keepalive(self._lease):
-                    raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
-                renewed = time.monotonic()
+                    raise self._lost_while_waiting()
+                clock.renewed(time.monotonic())
 
     def _release_impl(self) -> bool:
-        key, revision = self._key, self._revision
-        self._key = self._revision = None
-        return self._give_up(_b64(key or b""), revision)
+        return self._give_up(*self._drop_key())
 
     def _give_up(self, key_b64: str, revision: int | None) -> bool:
         """Delete our key and drop the lease; False when the key was no longer this hold's.
@@ -313,7 +209,7 @@ class EtcdLock(DistributedLock):
                 self._post("/v3/kv/deleterange", {"key": key_b64})
             self._drop_lease()
             return True
-        ours = bool(self._post("/v3/kv/txn", _delete_txn(key_b64, revision)).get("succeeded"))
+        ours = bool(self._post("/v3/kv/txn", delete_txn(key_b64, revision)).get("succeeded"))
         self._drop_lease()
         return ours
 
@@ -326,8 +222,7 @@ class EtcdLock(DistributedLock):
     def extend(self, ttl: float | None = None) -> None:
         """Renew the lease to its granted ttl.  ``ttl``, if given, must round to the same whole
         seconds (etcd cannot change a lease's ttl): ValueError otherwise."""
-        if ttl is not None and math.ceil(check_ttl(ttl)) != self._ttl:
-            raise ValueError(f"ttl must be None or round up to the lease's {self._ttl:g} s, got {ttl!r}")
+        self._check_extend_ttl(ttl)
         super().extend(None)
 
     def _extend_impl(self, ttl: float) -> bool:
@@ -350,15 +245,12 @@ class EtcdLock(DistributedLock):
         return self._key is not None and self._own_key_alive()
 
     def _locked_impl(self) -> bool:
-        data = self._post("/v3/kv/range", _prefix_range(self._prefix, count_only=True))
-        return int(data.get("count", 0) or 0) > 0
+        return core.any_key(self._post("/v3/kv/range", core.prefix_range(self._prefix, count_only=True)))
 
     def _forget_impl(self) -> None:
-        key, revision = self._key, self._revision
-        self._key = self._revision = None
-        if key is not None:
+        if self._key is not None:
             try:
-                self._give_up(_b64(key), revision)
+                self._give_up(*self._drop_key())
             except LockError:
                 pass
 
@@ -394,9 +286,8 @@ class EtcdSession:
     """
 
     def __init__(self, endpoint: str, ttl: float, *, request_timeout: float = 5.0) -> None:
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
-        self._ttl = float(math.ceil(check_ttl(ttl)))
+        core.check_endpoint(endpoint)
+        self._ttl = core.lease_ttl(ttl)
         self._request_timeout = check_ttl(request_timeout, param="request_timeout")
         self._gateway = EtcdGateway(endpoint, self._request_timeout)
         self._guard = threading.Lock()  # guards _lease, _keeper, _closed
@@ -450,14 +341,12 @@ class EtcdSession:
                 raise LockError("this EtcdSession is closed")
             if self._lease is None:
                 sent = time.monotonic()
-                data = self._gateway.post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
-                if data.get("error") or not data.get("ID"):
-                    raise LockError(f"etcd at {self.endpoint} granted no lease: {data}")
-                self._lease, self._granted_at = str(data["ID"]), sent
+                data = self._gateway.post("/v3/lease/grant", core.grant_body(self._ttl))
+                self._lease, self._granted_at = core.granted_lease(data, self.endpoint), sent
             if self._keeper is None:
                 self._keeper = threading.Thread(
                     target=_keep_session_alive,
-                    args=(weakref.ref(self), self._stop, _RenewalClock(self._ttl, self._request_timeout)),
+                    args=(weakref.ref(self), self._stop, core.RenewalClock(self._ttl, self._request_timeout)),
                     name="ftsync-etcd-session",
                     daemon=True,
                 )
@@ -466,8 +355,7 @@ class EtcdSession:
 
     def _renew(self, lease: str, timeout: float) -> None:
         """One keep-alive of ``lease`` (the keeper thread), waiting at most ``timeout`` s."""
-        data = self._gateway.post("/v3/lease/keepalive", {"ID": lease}, timeout=timeout)
-        if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
+        if not core.lease_alive(self._gateway.post("/v3/lease/keepalive", {"ID": lease}, timeout=timeout)):
             self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
 
     def _lease_gone(self, lease: str, reason: str) -> None:
@@ -526,38 +414,7 @@ class EtcdSession:
         return f"<EtcdSession {self.endpoint} ttl={self._ttl:g} lease={self._lease}>"
 
 
-class _RenewalClock:
-    """When a session's keeper renews its lease, how long it waits for a reply, when it gives up.
-
-    The lease's ttl restarts when etcd receives a grant or keep-alive, so everything counts from
-    when that request was *sent*: a keep-alive is due ttl/3 after the last one was sent (slow
-    replies do not push renewals late), may wait for its reply as long as the lease can still be
-    alive (a slow etcd is not a lost lease), and a lease not renewed for a whole ttl is lost.
-    Shared by the keeper thread and the asyncio keeper task.
-    """
-
-    def __init__(self, ttl: float, request_timeout: float) -> None:
-        self.ttl, self.interval, self._request_timeout = ttl, ttl / 3, request_timeout
-        self._kept: str | None = None
-        self._renewed = 0.0
-
-    def due_in(self, lease: str, granted_at: float, now: float) -> float:
-        """Seconds until ``lease`` needs a keep-alive (0 or less: now)."""
-        if lease != self._kept:
-            self._kept, self._renewed = lease, granted_at
-        return self._renewed + self.interval - now
-
-    def reply_timeout(self, sent: float) -> float:
-        return max(0.05, min(self._request_timeout, self._renewed + self.ttl - sent))
-
-    def renewed(self, sent: float) -> None:
-        self._renewed = sent
-
-    def expired(self, now: float) -> bool:
-        return now - self._renewed >= self.ttl
-
-
-def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, clock: _RenewalClock) -> None:
+def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, clock: core.RenewalClock) -> None:
     """The keeper thread, on ``clock``'s schedule.  Holds only a weak reference, so a dropped
     session ends it."""
     wait = 0.0
@@ -565,25 +422,17 @@ def _keep_session_alive(ref: weakref.ref[EtcdSession], stop: threading.Event, cl
         session = ref()
         if session is None:
             return
-        lease = session.lease
-        if lease is None:  # nothing to keep until the next acquire grants one
-            wait = clock.interval
-            del session
-            continue
-        sent = time.monotonic()
-        wait = clock.due_in(lease, session._granted_at, sent)
-        if wait > 0:
-            del session
-            continue
-        try:
-            session._renew(lease, clock.reply_timeout(sent))
-            clock.renewed(sent)
-            wait = 0.0
-        except LockError as exc:
-            wait = min(clock.interval, 0.2)  # try again soon, while the lease may still live
-            if clock.expired(time.monotonic()):
-                session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
-        except Exception as exc:  # noqa: BLE001 - never die silently
-            _log.exception("EtcdSession keep-alive failed")
-            session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
+        lease, sent = session.lease, time.monotonic()
+        wait, timeout = clock.plan(lease, session._granted_at, sent)
+        if lease is not None and timeout is not None:
+            try:
+                session._renew(lease, timeout)
+                clock.renewed(sent)
+            except LockError as exc:  # try again soon, while the lease may still live
+                wait, lost = clock.failed(exc, time.monotonic())
+                if lost is not None:
+                    session._lease_gone(lease, lost)
+            except Exception as exc:  # noqa: BLE001 - never die silently
+                _log.exception("EtcdSession keep-alive failed")
+                session._lease_gone(lease, clock.crashed(exc))
         del session

@@ -82,35 +82,67 @@ class MemoryRegistry:
 default_registry = MemoryRegistry()
 
 
-class MemoryLock(DistributedLock):
+class RegistryHold:
+    """What MemoryLock and AsyncMemoryLock do with the registry (no waiting here: the drivers
+    wait, a thread on the registry's condition, a task by polling)."""
+
+    _name: str
+    _ttl: float
+    _token: int | None
+
+    def _use_registry(self, registry: MemoryRegistry | None) -> None:
+        self._registry = registry if registry is not None else default_registry
+        self._owner: object | None = None
+
+    def _try_take(self) -> float | None:
+        """One try: None when taken (owner and token stored), else seconds the holder has left."""
+        owner = object()
+        fence, remaining_ttl = self._registry.try_acquire(self._name, owner, self._ttl)
+        if fence is None:
+            return remaining_ttl
+        self._owner, self._token = owner, fence
+        return None
+
+    def _give_back(self) -> bool:
+        owner, self._owner = self._owner, None
+        return self._registry.release(self._name, owner)
+
+    def _prolong(self, ttl: float) -> bool:
+        return self._registry.extend(self._name, self._owner, ttl)
+
+    def _is_ours(self) -> bool:
+        return self._owner is not None and self._registry.holder(self._name) is self._owner
+
+    def _is_taken(self) -> bool:
+        return self._registry.holder(self._name) is not None
+
+    def _drop(self) -> None:
+        if self._owner is not None:
+            self._give_back()
+
+
+def check_registry(registry: object) -> None:
+    if registry is not None and not isinstance(registry, MemoryRegistry):
+        raise TypeError(f"registry must be a MemoryRegistry or None, got {type(registry).__name__}")
+
+
+class MemoryLock(RegistryHold, DistributedLock):
     """An in-process lock with the distributed-lock face (see DistributedLock for the methods).
 
     ``registry``: where holds live (default: one per process).  Waiters are woken on release.
     """
 
-    def __init__(
-        self,
-        name: str,
-        ttl: float,
-        *,
-        timeout: float | None = None,
-        auto_renew: bool = False,
-        on_lost: Callable[[DistributedLock], object] | None = None,
-        registry: MemoryRegistry | None = None,
-    ) -> None:
-        if registry is not None and not isinstance(registry, MemoryRegistry):
-            raise TypeError(f"registry must be a MemoryRegistry or None, got {type(registry).__name__}")
+    def __init__(self, name: str, ttl: float, *, timeout: float | None = None, auto_renew: bool = False,
+                 on_lost: Callable[[DistributedLock], object] | None = None,
+                 registry: MemoryRegistry | None = None) -> None:
+        check_registry(registry)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
-        self._registry = registry if registry is not None else default_registry
-        self._owner: object | None = None
+        self._use_registry(registry)
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
         while True:
-            owner = object()
-            fence, remaining_ttl = self._registry.try_acquire(self._name, owner, self._ttl)
-            if fence is not None:
-                self._owner = owner
-                self._token = fence
+            remaining_ttl = self._try_take()
+            if remaining_ttl is None:
                 return True
             if deadline is None:
                 wait = remaining_ttl
@@ -121,19 +153,16 @@ class MemoryLock(DistributedLock):
             self._registry.wait(wait)
 
     def _release_impl(self) -> bool:
-        owner, self._owner = self._owner, None
-        return self._registry.release(self._name, owner)
+        return self._give_back()
 
     def _extend_impl(self, ttl: float) -> bool:
-        return self._registry.extend(self._name, self._owner, ttl)
+        return self._prolong(ttl)
 
     def _owned_impl(self) -> bool:
-        return self._owner is not None and self._registry.holder(self._name) is self._owner
+        return self._is_ours()
 
     def _locked_impl(self) -> bool:
-        return self._registry.holder(self._name) is not None
+        return self._is_taken()
 
     def _forget_impl(self) -> None:
-        owner, self._owner = self._owner, None
-        if owner is not None:
-            self._registry.release(self._name, owner)
+        self._drop()

@@ -36,7 +36,6 @@ validity runs out, and only then marks it lost.
 from __future__ import annotations
 
 import os
-import secrets
 import selectors
 import threading
 import time
@@ -45,8 +44,8 @@ from typing import Any, Callable, Sequence
 from . import _redlock_core as core
 from ._base import DistributedLock
 from ._errors import LockError
-from ._validate import check_ttl
-from .redis import describe_client
+from ._redis_core import describe_client
+from ._redlock_core import check_distinct, node_identity  # noqa: F401 - kept for older imports
 
 __all__ = ["Redlock"]
 
@@ -58,28 +57,6 @@ def _failures() -> tuple[type[BaseException], ...]:
     import redis.exceptions as rex
 
     return (rex.ConnectionError, rex.TimeoutError, OSError)
-
-
-def node_identity(client: Any) -> tuple[Any, ...]:
-    """What makes two clients the same node (host, port or socket path, db)."""
-    try:
-        kwargs = client.connection_pool.connection_kwargs
-    except AttributeError:
-        return (id(client),)
-    where = kwargs.get("path") or (str(kwargs.get("host", "localhost")).lower(), int(kwargs.get("port", 6379)))
-    return (where, int(kwargs.get("db", 0) or 0))
-
-
-def check_distinct(clients: list[Any]) -> None:
-    seen: dict[tuple[Any, ...], int] = {}
-    for index, client in enumerate(clients):
-        key = node_identity(client)
-        if key in seen:
-            raise ValueError(
-                f"clients must be distinct nodes: clients[{seen[key]}] and clients[{index}] are both "
-                f"{describe_client(client)} (one node counted twice would fake a quorum)"
-            )
-        seen[key] = index
 
 
 class _Call:
@@ -136,7 +113,7 @@ def _answer(value: Any) -> str:
     return core.YES if value else core.NO
 
 
-class Redlock(DistributedLock):
+class Redlock(core.RedlockHold, DistributedLock):
     """A lock over independent Redis nodes (see DistributedLock for the methods; ``token`` is None).
 
     ``clients``: one ``redis.Redis`` per node, distinct nodes, each with a ``socket_timeout``
@@ -146,45 +123,17 @@ class Redlock(DistributedLock):
     clients when the lock created them (``lock_from_url``).
     """
 
-    def __init__(
-        self,
-        clients: Sequence[Any],
-        name: str,
-        ttl: float,
-        *,
-        timeout: float | None = None,
-        auto_renew: bool = False,
-        on_lost: Callable[[DistributedLock], object] | None = None,
-        node_timeout: float | None = None,
-        retry_delay: float = 0.1,
-        unreachable_tries: int = 3,
-        owns_clients: bool = False,
-    ) -> None:
-        clients = list(clients) if not isinstance(clients, (str, bytes)) else []
-        if not clients:
-            raise ValueError("clients must be a non-empty sequence of redis.Redis, got none")
-        for client in clients:
-            if not hasattr(client, "register_script") or not hasattr(client, "connection_pool"):
-                raise TypeError(f"clients must be redis.Redis objects, got {type(client).__name__}")
-            if not client.connection_pool.connection_kwargs.get("socket_timeout"):
-                raise ValueError(
-                    f"clients must have a socket_timeout ({describe_client(client)} has none): "
-                    "redis.Redis(..., socket_timeout=0.2), so a frozen node cannot stall a call"
-                )
-        check_distinct(clients)
+    quorum, node_timeout, validity = core.RedlockHold.quorum, core.RedlockHold.node_timeout, core.RedlockHold.validity
+
+    def __init__(self, clients: Sequence[Any], name: str, ttl: float, *, timeout: float | None = None,
+                 auto_renew: bool = False, on_lost: Callable[[DistributedLock], object] | None = None,
+                 node_timeout: float | None = None, retry_delay: float = 0.1, unreachable_tries: int = 3,
+                 owns_clients: bool = False) -> None:
+        clients = core.check_options(clients, "redis.Redis", need_socket_timeout=True)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
-        self._node_timeout = (
-            core.default_node_timeout(self._ttl) if node_timeout is None
-            else check_ttl(node_timeout, param="node_timeout")
-        )
-        self._retry_delay = check_ttl(retry_delay, param="retry_delay")
-        if isinstance(unreachable_tries, bool) or not isinstance(unreachable_tries, int) or unreachable_tries < 1:
-            raise ValueError(f"unreachable_tries must be an int >= 1, got {unreachable_tries!r}")
-        self._unreachable_tries = unreachable_tries
+        self._set_options(len(clients), node_timeout, retry_delay, unreachable_tries, owns_clients)
         self._clients = clients
         self._nodes = [_Node(client) for client in clients]
-        self._owns_clients = owns_clients
-        self._quorum = core.quorum_of(len(clients))
         import hashlib
 
         self._scripts = {
@@ -192,23 +141,6 @@ class Redlock(DistributedLock):
             for kind, source in core.SCRIPTS.items()
         }
         self._closed = False
-        self._value: str | None = None
-        self._valid_until = 0.0
-
-    @property
-    def quorum(self) -> int:
-        """How many nodes must agree: N // 2 + 1."""
-        return self._quorum
-
-    @property
-    def node_timeout(self) -> float:
-        """The most one round waits for the nodes, connecting included."""
-        return self._node_timeout
-
-    @property
-    def validity(self) -> float:
-        """Seconds the current hold is still valid for (0 when not held)."""
-        return max(0.0, self._valid_until - time.monotonic()) if self._value is not None else 0.0
 
     # -- fan-out ----------------------------------------------------------------------------
 
@@ -232,7 +164,7 @@ class Redlock(DistributedLock):
         if self._closed:
             raise LockError(f"{self._name!r}: this Redlock is closed")
         failures = _failures()
-        budget = self._node_timeout if budget is None else max(0.001, min(self._node_timeout, budget))
+        budget = self._round_budget(budget)
         deadline = time.monotonic() + budget
         nodes = self._nodes
         count = len(nodes)
@@ -350,15 +282,9 @@ class Redlock(DistributedLock):
             if wake[0] >= 0:
                 os.close(wake[0])
                 os.close(wake[1])
-        silent = f"no answer within {budget:g} s"
-        tally = core.Tally(count)
-        for index in range(count):
-            answer = answers[index] or core.SILENT
-            tally.answers.append(answer)
-            if index in targets:
-                nodes[index].suspect = answer == core.SILENT
-            if answer == core.SILENT:
-                tally.problems.append(f"{nodes[index].label}: {problems[index] or silent}")
+        tally = core.tally_of(answers, problems, [node.label for node in nodes], budget)
+        for index in targets:
+            nodes[index].suspect = tally.answers[index] == core.SILENT
         return tally
 
     def _connect_and_send(self, node: _Node, call: _Call, command: tuple[Any, ...],
@@ -419,26 +345,17 @@ class Redlock(DistributedLock):
     # -- backend hooks ----------------------------------------------------------------------
 
     def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
-        ttl_ms = max(1, int(round(self._ttl * 1000)))
-        unreachable = 0
+        retries = core.Retries(self, deadline)
         while True:
-            value = secrets.token_hex(16)
-            started = time.monotonic()
-            self._hold_sent = started
-            tally = self._on_all("acquire", [value, ttl_ms],
-                                 budget=core.round_budget(self._node_timeout, deadline, started))
-            if tally.agreed and core.validity_left(self._ttl, started, time.monotonic()) > 0:
-                self._value = value
-                self._valid_until = started + self._ttl - core.drift(self._ttl)
-                self._token = None
+            args, budget = self._acquire_try(deadline)
+            tally = self._on_all("acquire", args, budget=budget)
+            if self._acquire_answered(tally):
                 return True
             yes = tally.said_yes()
             if yes:  # no partial hold is left behind (a silent node's late SET expires with the ttl)
-                self._on_all("release", [value], only=yes,
+                self._on_all("release", args[:1], only=yes,
                              budget=core.round_budget(self._node_timeout, deadline, time.monotonic()))
-            unreachable = unreachable + 1 if tally.answered < self._quorum else 0
-            pause = core.pause_before_retry(tally, self._name, self._retry_delay, unreachable,
-                                            self._unreachable_tries, deadline)
+            pause = retries.pause(tally)
             if pause is None:
                 return False
             time.sleep(pause)
@@ -446,32 +363,18 @@ class Redlock(DistributedLock):
     def _release_impl(self) -> bool:
         value, self._value = self._value, None
         valid = time.monotonic() < self._valid_until
-        tally = self._on_all("release", [value])
-        if not tally.agreed:
-            tally.check_answered(self._name)
-        return valid and tally.agreed
+        return self._release_answered(self._on_all("release", [value]), valid)
 
     def _extend_impl(self, ttl: float, budget: float | None = None) -> bool:
         started = time.monotonic()
         tally = self._on_all("extend", [self._value, max(1, int(round(ttl * 1000)))], budget=budget)
-        if time.monotonic() >= self._valid_until:  # it had expired before the quorum renewed it
-            return False
-        if tally.agreed and core.validity_left(ttl, started, time.monotonic()) > 0:
-            self._valid_until = started + ttl - core.drift(ttl)
-            return True
-        tally.check_answered(self._name)
-        return False
+        return self._extend_answered(tally, ttl, started)
 
     def _renew_impl(self, ttl: float, budget: float) -> bool:
         return self._extend_impl(ttl, budget)
 
     def _owned_impl(self) -> bool:
-        if self._value is None or time.monotonic() >= self._valid_until:
-            return False
-        tally = self._on_all("owned", [self._value])
-        if not tally.agreed and time.monotonic() < self._valid_until:
-            tally.check_answered(self._name)
-        return tally.agreed and time.monotonic() < self._valid_until
+        return self._still_valid() and self._owned_answered(self._on_all("owned", [self._value]))
 
     def _locked_impl(self) -> bool:
         return self._round(("EXISTS", self._name)).agreed

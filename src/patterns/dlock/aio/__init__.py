@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_attributes as _lazy_attributes
+from .._lazy import lazy_attributes as _lazy_attributes, lazy_table as _lazy_table
 from ._base import AsyncDistributedLock
 from .memory import AsyncMemoryLock
 
 __all__ = [
-    "AsyncDistributedLock",
-    "AsyncEtcdLock",
-    "AsyncEtcdSession",
-    "AsyncMemoryLock",
-    "AsyncRedisLock",
-    "AsyncRedlock",
-    "lock_from_url",
+    "AsyncDistributedLock", "AsyncEtcdLock", "AsyncEtcdSession", "AsyncMemoryLock",
+    "AsyncRedisLock", "AsyncRedlock", "lock_from_url",
 ]
 
 if TYPE_CHECKING:  # checkers see the real types; at runtime __getattr__ imports on first use
@@ -30,13 +25,7 @@ if TYPE_CHECKING:  # checkers see the real types; at runtime __getattr__ imports
     from .redlock import AsyncRedlock
     from .url import lock_from_url
 
-_LAZY = {
-    "AsyncRedisLock": ".redis",
-    "AsyncRedlock": ".redlock",
-    "AsyncEtcdLock": ".etcd",
-    "AsyncEtcdSession": ".etcd",
-    "lock_from_url": ".url",
-}
+_LAZY = _lazy_table(asyncio=True)
 
 
 __getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals(), __all__)

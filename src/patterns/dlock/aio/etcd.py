@@ -1,35 +1,24 @@
 """AsyncEtcdLock and AsyncEtcdSession: the asyncio twins of EtcdLock and EtcdSession
-(httpx.AsyncClient), the same algorithm and keys."""
+(httpx.AsyncClient), drivers of the same protocol core (``patterns.dlock._etcd_core``)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
-import math
 import time
 import weakref
 from typing import Any, Callable
 
-from .._errors import LockConnectionError, LockError, LockLost
+from .. import _etcd_core as core
+from .._errors import LockError
+from .._etcd_core import b64, delete_txn
 from .._validate import check_bool, check_ttl
-from ..etcd import (
-    _acquire_txn,
-    _acquired_revision,
-    _b64,
-    _delete_txn,
-    _prefix_range,
-    _RenewalClock,
-    _turn,
-    _turn_txn,
-)
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncEtcdLock", "AsyncEtcdSession"]
 
 _log = logging.getLogger("patterns.dlock")
-_SESSION_TRIES = 3  # times one acquire starts again when its session's lease ends under it
 
 
 async def _post_json(http: Any, endpoint: str, path: str, body: dict[str, Any], *,
@@ -45,37 +34,24 @@ async def _post_json(http: Any, endpoint: str, path: str, body: dict[str, Any], 
         else:
             reply = await http.post(path, json=body, timeout=timeout)
     except httpx.TransportError as exc:
-        raise LockConnectionError(f"etcd at {endpoint} did not answer {path}: {exc!r}") from exc
+        raise core.no_answer(endpoint, path, exc) from exc
     try:
         data = reply.json()
     except ValueError:
         data = {}
-    if reply.status_code != 200:
-        message = data.get("message") or data.get("error") or reply.text[:200]
-        if allow_not_found and "not found" in str(message):
-            return {"not_found": True}
-        raise LockError(f"etcd at {endpoint} refused {path}: {message}")
-    return data  # type: ignore[no-any-return]
+    return core.read_reply(endpoint, path, reply.status_code, data, reply.text, allow_not_found=allow_not_found)
 
 
-class AsyncEtcdLock(AsyncDistributedLock):
+class AsyncEtcdLock(core.EtcdHold, AsyncDistributedLock):
     """EtcdLock for asyncio; see :class:`patterns.dlock.EtcdLock` (FIFO waiters, create revision as
     the token, ttl rounded up to whole seconds, extend() renews the lease to its granted ttl)."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        name: str,
-        ttl: float,
-        *,
-        timeout: float | None = None,
-        auto_renew: bool = False,
-        on_lost: Callable[..., object] | None = None,
-        request_timeout: float = 5.0,
-        keep_lease: bool = False,
-    ) -> None:
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
+    endpoint = core.EtcdHold.endpoint
+
+    def __init__(self, endpoint: str, name: str, ttl: float, *, timeout: float | None = None,
+                 auto_renew: bool = False, on_lost: Callable[..., object] | None = None,
+                 request_timeout: float = 5.0, keep_lease: bool = False) -> None:
+        core.check_endpoint(endpoint)
         request_timeout = check_ttl(request_timeout, param="request_timeout")
         keep_lease = check_bool(keep_lease, "keep_lease")
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
@@ -98,23 +74,10 @@ class AsyncEtcdLock(AsyncDistributedLock):
                session: AsyncEtcdSession | None) -> None:
         import httpx
 
+        self._setup_hold(endpoint, keep_lease, session)
         self._httpx = httpx
-        self._ttl = float(math.ceil(self._ttl))
-        self._endpoint = endpoint
         self._request_timeout = request_timeout
         self._http = http
-        self._prefix = (self._name + "/").encode()
-        self._suffix = b""
-        self._session = session
-        self._lease: str | None = None
-        self._keep_lease = keep_lease
-        self._key: bytes | None = None
-        self._revision: int | None = None
-
-    @property
-    def endpoint(self) -> str:
-        """The etcd JSON gateway's base URL."""
-        return self._endpoint
 
     async def _post(self, path: str, body: dict[str, Any], *, allow_not_found: bool = False) -> dict[str, Any]:
         return await _post_json(self._http, self._endpoint, path, body, allow_not_found=allow_not_found)
@@ -123,8 +86,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
         await self._post("/v3/lease/revoke", {"ID": lease}, allow_not_found=True)
 
     async def _keepalive(self, lease: str) -> bool:
-        data = await self._post("/v3/lease/keepalive", {"ID": lease})
-        return int(data.get("result", {}).get("TTL", 0) or 0) > 0
+        return core.lease_alive(await self._post("/v3/lease/keepalive", {"ID": lease}))
 
     async def _fresh_lease(self) -> str:
         if self._session is not None:
@@ -134,125 +96,117 @@ class AsyncEtcdLock(AsyncDistributedLock):
         if self._lease is not None and await self._keepalive(self._lease):
             return self._lease
         self._hold_sent = time.monotonic()
-        data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
-        if data.get("error") or not data.get("ID"):
-            raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
-        self._lease = str(data["ID"])
+        data = await self._post("/v3/lease/grant", core.grant_body(self._ttl))
+        self._lease = core.granted_lease(data, self._endpoint)
         return self._lease
 
     async def _own_key_alive(self) -> bool:
-        data = await self._post("/v3/kv/range", {"key": _b64(self._key or b"")})
-        kvs = data.get("kvs") or []
-        return bool(kvs) and int(kvs[0].get("create_revision", 0)) == self._revision
+        return core.key_alive(await self._post("/v3/kv/range", {"key": b64(self._key or b"")}), self._revision)
 
     async def _watch_delete(self, key_b64: str, start_revision: int, wait: float) -> bool:
         httpx = self._httpx
         give_up = time.monotonic() + wait
-        body = {"create_request": {"key": key_b64, "start_revision": str(start_revision)}}
+        body = core.watch_body(key_b64, start_revision)
         try:
             timeouts = httpx.Timeout(self._request_timeout, read=max(0.01, wait))
             async with self._http.stream("POST", "/v3/watch", json=body, timeout=timeouts) as stream:
                 async for line in stream.aiter_lines():
-                    if not line:
-                        continue
-                    result = json.loads(line).get("result", {})
-                    for event in result.get("events") or ():
-                        if event.get("type") == "DELETE":
-                            return True
-                    if time.monotonic() >= give_up:
+                    if core.deleted(line):
+                        return True
+                    if line and time.monotonic() >= give_up:
                         return False
         except httpx.ReadTimeout:
             return False
         except httpx.TransportError as exc:
-            raise LockConnectionError(f"etcd at {self._endpoint} did not answer /v3/watch: {exc!r}") from exc
+            raise core.no_answer(self._endpoint, "/v3/watch", exc) from exc
         return False
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
         session = self._session
         if session is None:
             return await self._try_acquire(blocking, deadline)
-        for _ in range(_SESSION_TRIES):
+        for _ in range(core.SESSION_TRIES):
             try:
                 got = await self._try_acquire(blocking, deadline)
             except LockError as exc:
-                lease = self._lease
-                if lease is None or ("lease not found" not in str(exc) and session.lease == lease):
+                lease = self._lease_ended(exc)
+                if lease is None:
                     raise
                 # the session's lease ended under this acquire: start again on a new one
-                await session._lease_gone(lease, "the session's lease expired")
+                await session._lease_gone(lease, core.SESSION_EXPIRED)
                 continue
-            if got and session.lease != self._lease:
-                # the session gave this lease up while we were acquiring on it: nobody renews it
-                key, revision = self._key, self._revision
-                self._key = self._revision = self._token = None
-                try:
-                    await self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision))
-                except LockError:
-                    pass  # the abandoned lease ends it within a ttl
-                continue
-            return got
-        raise LockLost(f"{self._name!r}: the session's lease was lost {_SESSION_TRIES} times during one acquire")
+            if not got or not self._session_moved_on():
+                return got
+            # the session gave this lease up while we were acquiring on it: nobody renews it
+            self._token = None
+            try:
+                await self._give_up(*self._drop_key())
+            except LockError:
+                pass  # the abandoned lease ends it within a ttl
+        raise self._lost_too_often()
+
+    async def _after_acquire(self) -> None:
+        """As EtcdLock's: a hold taken on a lease its session has given up is reported lost."""
+        if self._session_moved_on():
+            await self._mark_lost("the session's lease was given up while this hold was being taken")
 
     async def _try_acquire(self, blocking: bool, deadline: float | None) -> bool:
         lease = await self._fresh_lease()
-        key = self._prefix + format(int(lease), "x").encode() + self._suffix
-        key_b64 = _b64(key)
-        done = False
+        key, key_b64 = self._key_of(lease)
+        got = False
         try:
-            reply = await self._post("/v3/kv/txn", _acquire_txn(self._prefix, key_b64, lease))
-            revision, oldest = _acquired_revision(reply)
-            self._key, self._revision = key, revision
-            if oldest != revision and (not blocking or not await self._wait_for_turn(key_b64, deadline)):
-                return False
-            self._token = revision
-            done = True
-            return True
+            reply = await self._post("/v3/kv/txn", core.acquire_txn(self._prefix, key_b64, lease))
+            got = self._took_key(reply, key) or (blocking and await self._wait_for_turn(key_b64, deadline))
+            if got:
+                self._token = self._revision
+            return got
         finally:
-            if not done:
+            if not got:
                 self._key = self._revision = None
                 try:  # as EtcdLock._give_up: revoking the lease deletes the key in the same request
-                    if self._keep_lease:
-                        await self._post("/v3/kv/deleterange", {"key": key_b64})
-                    await self._drop_lease()
+                    await self._give_up(key_b64, None)
                 except LockError:
                     pass
 
     async def _wait_for_turn(self, key_b64: str, deadline: float | None) -> bool:
         assert self._lease is not None and self._revision is not None
-        renew_every = self._ttl / 3
-        renewed = time.monotonic()
+        clock = core.TurnWait(self._ttl, deadline)
         while True:
-            reply = await self._post("/v3/kv/txn", _turn_txn(self._prefix, key_b64, self._revision))
-            alive, predecessor, at = _turn(reply, self._revision)
+            reply = await self._post("/v3/kv/txn", core.turn_txn(self._prefix, key_b64, self._revision))
+            alive, predecessor, at = core.turn(reply, self._revision)
             if not alive:
                 if self._session is not None:
-                    await self._session._lease_gone(self._lease, "the session's lease expired")
-                raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
-            if predecessor is None:
-                return True
-            now = time.monotonic()
-            wait = renew_every - (now - renewed)
-            if deadline is not None:
-                if now >= deadline:
-                    return False
-                wait = min(wait, deadline - now)
+                    await self._session._lease_gone(self._lease, core.SESSION_EXPIRED)
+                raise self._lost_while_waiting()
+            wait = clock.next_look(predecessor, time.monotonic())
+            if isinstance(wait, bool):
+                return wait
             if wait > 0:
-                await self._watch_delete(predecessor, at + 1, wait)
-            if self._session is not None:  # the session renews its lease; is it still this one?
-                if self._session.lease != self._lease:
-                    raise LockLost(f"{self._name!r}: the session's lease was lost while waiting for the lock")
-                renewed = time.monotonic()  # look again after another ttl/3 at most
-            elif time.monotonic() - renewed >= renew_every:
-                if not await self._keepalive(self._lease):
-                    raise LockLost(f"{self._name!r}: the lease expired while waiting for the lock")
-                renewed = time.monotonic()
+                await self._watch_delete(str(predecessor), at + 1, wait)
+            if self._session is None:
+                if clock.renew_due(time.monotonic()):
+                    if not await self._keepalive(self._lease):
+                        raise self._lost_while_waiting()
+                    clock.renewed(time.monotonic())
+            elif self._session_moved_on():  # the session renews its lease; is it still this one?
+                raise self._lost_while_waiting(session_lease=True)
+            else:
+                clock.renewed(time.monotonic())  # look again after another ttl/3 at most
 
     async def _release_impl(self) -> bool:
-        key, revision = self._key, self._revision
-        self._key = self._revision = None
-        reply = await self._post("/v3/kv/txn", _delete_txn(_b64(key or b""), revision))
+        return await self._give_up(*self._drop_key())
+
+    async def _give_up(self, key_b64: str, revision: int | None) -> bool:
+        """As EtcdLock._give_up: delete our key (whatever it is when ``revision`` is None) and
+        drop the lease; False when the key was no longer this hold's."""
+        if revision is None:
+            if self._keep_lease:
+                await self._post("/v3/kv/deleterange", {"key": key_b64})
+            await self._drop_lease()
+            return True
+        ours = bool((await self._post("/v3/kv/txn", delete_txn(key_b64, revision))).get("succeeded"))
         await self._drop_lease()
-        return bool(reply.get("succeeded"))
+        return ours
 
     async def _drop_lease(self) -> None:
         if not self._keep_lease and self._lease is not None:
@@ -261,8 +215,7 @@ class AsyncEtcdLock(AsyncDistributedLock):
 
     async def extend(self, ttl: float | None = None) -> None:
         """Keep the lease alive for another ttl (etcd leases have a fixed ttl: ``ttl`` must be None or equal it)."""
-        if ttl is not None and math.ceil(check_ttl(ttl)) != self._ttl:
-            raise ValueError(f"ttl must be None or round up to the lease's {self._ttl:g} s, got {ttl!r}")
+        self._check_extend_ttl(ttl)
         await super().extend(None)
 
     async def _extend_impl(self, ttl: float) -> bool:
@@ -275,16 +228,12 @@ class AsyncEtcdLock(AsyncDistributedLock):
         return self._key is not None and await self._own_key_alive()
 
     async def _locked_impl(self) -> bool:
-        data = await self._post("/v3/kv/range", _prefix_range(self._prefix, count_only=True))
-        return int(data.get("count", 0) or 0) > 0
+        return core.any_key(await self._post("/v3/kv/range", core.prefix_range(self._prefix, count_only=True)))
 
     async def _forget_impl(self) -> None:
-        key, revision = self._key, self._revision
-        self._key = self._revision = None
-        if key is not None:
+        if self._key is not None:
             try:
-                await self._post("/v3/kv/txn", _delete_txn(_b64(key), revision))
-                await self._drop_lease()
+                await self._give_up(*self._drop_key())
             except LockError:
                 pass
 
@@ -307,9 +256,8 @@ class AsyncEtcdSession:
     ``aclose()`` (or ``async with``) releases the held locks and revokes the lease."""
 
     def __init__(self, endpoint: str, ttl: float, *, request_timeout: float = 5.0) -> None:
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint must be an http:// or https:// URL, got {endpoint!r}")
-        self._ttl = float(math.ceil(check_ttl(ttl)))
+        core.check_endpoint(endpoint)
+        self._ttl = core.lease_ttl(ttl)
         self._request_timeout = check_ttl(request_timeout, param="request_timeout")
         import httpx
 
@@ -348,19 +296,17 @@ class AsyncEtcdSession:
                 raise LockError("this AsyncEtcdSession is closed")
             if self._lease is None:
                 sent = time.monotonic()
-                data = await self._post("/v3/lease/grant", {"TTL": str(int(self._ttl))})
-                if data.get("error") or not data.get("ID"):
-                    raise LockError(f"etcd at {self._endpoint} granted no lease: {data}")
-                self._lease, self._granted_at = str(data["ID"]), sent
+                data = await self._post("/v3/lease/grant", core.grant_body(self._ttl))
+                self._lease, self._granted_at = core.granted_lease(data, self._endpoint), sent
             if self._keeper is None:
-                clock = _RenewalClock(self._ttl, self._request_timeout)
+                clock = core.RenewalClock(self._ttl, self._request_timeout)
                 self._keeper = asyncio.get_running_loop().create_task(_keep_session_alive(weakref.ref(self), clock))
             return self._lease
 
     async def _renew(self, lease: str, timeout: float) -> None:
         """One keep-alive of ``lease``, waiting at most ``timeout`` s."""
         data = await _post_json(self._http, self._endpoint, "/v3/lease/keepalive", {"ID": lease}, timeout=timeout)
-        if int(data.get("result", {}).get("TTL", 0) or 0) <= 0:
+        if not core.lease_alive(data):
             await self._lease_gone(lease, "the session's lease expired (a pause longer than its ttl?)")
 
     async def _lease_gone(self, lease: str, reason: str) -> None:
@@ -412,7 +358,7 @@ class AsyncEtcdSession:
         return f"<AsyncEtcdSession {self._endpoint} ttl={self._ttl:g} lease={self._lease}>"
 
 
-async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession], clock: _RenewalClock) -> None:
+async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession], clock: core.RenewalClock) -> None:
     """The keeper task, on ``clock``'s schedule (see EtcdSession's keeper).  Holds only a weak
     reference between rounds."""
     wait = 0.0
@@ -422,25 +368,19 @@ async def _keep_session_alive(ref: weakref.ref[AsyncEtcdSession], clock: _Renewa
         session = ref()
         if session is None or session._closed:
             return
-        lease = session.lease
-        if lease is None:  # nothing to keep until the next acquire grants one
-            wait = clock.interval
-            del session
-            continue
-        sent = time.monotonic()
-        wait = clock.due_in(lease, session._granted_at, sent)
-        if wait > 0:
+        lease, sent = session.lease, time.monotonic()
+        wait, timeout = clock.plan(lease, session._granted_at, sent)
+        if lease is None or timeout is None:
             del session
             continue
         try:
-            await session._renew(lease, clock.reply_timeout(sent))
+            await session._renew(lease, timeout)
             clock.renewed(sent)
-            wait = 0.0
         except LockError as exc:
-            wait = min(clock.interval, 0.2)
-            if clock.expired(time.monotonic()):
-                await session._lease_gone(lease, f"etcd did not renew the session's lease for a whole ttl: {exc}")
+            wait, lost = clock.failed(exc, time.monotonic())
+            if lost is not None:
+                await session._lease_gone(lease, lost)
         except Exception as exc:  # noqa: BLE001 - never die silently
             _log.exception("AsyncEtcdSession keep-alive failed")
-            await session._lease_gone(lease, f"the keep-alive raised {type(exc).__name__}: {exc}")
+            await session._lease_gone(lease, clock.crashed(exc))
         del session

@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Callable
 
-from ..memory import MemoryRegistry, default_registry
+from ..memory import MemoryRegistry, RegistryHold, check_registry
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncMemoryLock"]
@@ -18,31 +18,19 @@ __all__ = ["AsyncMemoryLock"]
 _POLL = 0.002
 
 
-class AsyncMemoryLock(AsyncDistributedLock):
+class AsyncMemoryLock(RegistryHold, AsyncDistributedLock):
     """MemoryLock for asyncio: an in-process lock with the distributed locks' face and fencing tokens."""
 
-    def __init__(
-        self,
-        name: str,
-        ttl: float,
-        *,
-        timeout: float | None = None,
-        auto_renew: bool = False,
-        on_lost: Callable[..., object] | None = None,
-        registry: MemoryRegistry | None = None,
-    ) -> None:
-        if registry is not None and not isinstance(registry, MemoryRegistry):
-            raise TypeError(f"registry must be a MemoryRegistry or None, got {type(registry).__name__}")
+    def __init__(self, name: str, ttl: float, *, timeout: float | None = None, auto_renew: bool = False,
+                 on_lost: Callable[..., object] | None = None, registry: MemoryRegistry | None = None) -> None:
+        check_registry(registry)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
-        self._registry = registry if registry is not None else default_registry
-        self._owner: object | None = None
+        self._use_registry(registry)
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
         while True:
-            owner = object()
-            fence, remaining_ttl = self._registry.try_acquire(self._name, owner, self._ttl)
-            if fence is not None:
-                self._owner, self._token = owner, fence
+            remaining_ttl = self._try_take()
+            if remaining_ttl is None:
                 return True
             wait = min(_POLL, remaining_ttl)
             if deadline is not None:
@@ -53,19 +41,16 @@ class AsyncMemoryLock(AsyncDistributedLock):
             await asyncio.sleep(wait)
 
     async def _release_impl(self) -> bool:
-        owner, self._owner = self._owner, None
-        return self._registry.release(self._name, owner)
+        return self._give_back()
 
     async def _extend_impl(self, ttl: float) -> bool:
-        return self._registry.extend(self._name, self._owner, ttl)
+        return self._prolong(ttl)
 
     async def _owned_impl(self) -> bool:
-        return self._owner is not None and self._registry.holder(self._name) is self._owner
+        return self._is_ours()
 
     async def _locked_impl(self) -> bool:
-        return self._registry.holder(self._name) is not None
+        return self._is_taken()
 
     async def _forget_impl(self) -> None:
-        owner, self._owner = self._owner, None
-        if owner is not None:
-            self._registry.release(self._name, owner)
+        self._drop()

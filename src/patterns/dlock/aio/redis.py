@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 from .._errors import LockConnectionError
-from ..redis import _timeout_error
-from ..redis import _ACQUIRE, _EXTEND, _HANDOFF_MS, _LOCKED, _OWNED, _RELEASE, _WAKE_TTL_MS, _ms, _redis_errors
-from ..redis import _lay_out, _socket_timeout, describe_client, wait_after_refusal
+from .._redis_core import GIVE_UP, HELD, SCRIPTS, WAIT, Attempts
+from .._redis_core import KeyLayout, check_client, no_answer, redis_errors, socket_timeout, timed_out
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncRedisLock"]
@@ -30,10 +28,10 @@ async def call(client: Any, awaitable: Awaitable[T], budget: float | None = None
         if not done:
             task.cancel()
             task.add_done_callback(_consume)
-            raise LockConnectionError(f"{describe_client(client)} did not answer within {budget:.3g} s")
+            raise no_answer(client, f" within {budget:.3g} s")
         return task.result()
-    except _redis_errors() as exc:
-        raise LockConnectionError(f"{describe_client(client)} did not answer: {exc}") from exc
+    except redis_errors() as exc:
+        raise no_answer(client, f": {exc}") from exc
 
 
 def _consume(task: asyncio.Future[Any]) -> None:
@@ -44,28 +42,14 @@ def _consume(task: asyncio.Future[Any]) -> None:
 class AsyncRedisLock(AsyncDistributedLock):
     """RedisLock for asyncio: ``client`` is a ``redis.asyncio.Redis``; everything else as RedisLock."""
 
-    def __init__(
-        self,
-        client: Any,
-        name: str,
-        ttl: float,
-        *,
-        timeout: float | None = None,
-        auto_renew: bool = False,
-        on_lost: Callable[..., object] | None = None,
-        owns_client: bool = False,
-    ) -> None:
-        if not hasattr(client, "register_script"):
-            raise TypeError(f"client must be a redis.asyncio.Redis, got {type(client).__name__}")
+    def __init__(self, client: Any, name: str, ttl: float, *, timeout: float | None = None, auto_renew: bool = False,
+                 on_lost: Callable[..., object] | None = None, owns_client: bool = False) -> None:
+        check_client(client, "redis.asyncio.Redis")
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._client = client
         self._owns_client = owns_client
-        _lay_out(self, name, client)
-        self._acquire_script = client.register_script(_ACQUIRE)
-        self._release_script = client.register_script(_RELEASE)
-        self._extend_script = client.register_script(_EXTEND)
-        self._owned_script = client.register_script(_OWNED)
-        self._locked_script = client.register_script(_LOCKED)
+        self._layout = KeyLayout(name, client)
+        self._scripts = {kind: client.register_script(source) for kind, source in SCRIPTS.items()}
         self._value: str | None = None
 
     @property
@@ -74,61 +58,57 @@ class AsyncRedisLock(AsyncDistributedLock):
         return self._client
 
     async def _acquire_impl(self, blocking: bool, deadline: float | None) -> bool:
-        ttl_ms = _ms(self._ttl)
-        heir = ""
-        grace = _socket_timeout(self._client) or 1.0
-        while True:
-            value = secrets.token_hex(16)
-            self._hold_sent = now = time.monotonic()
-            budget = None if deadline is None else deadline + grace - now  # timeout + one socket timeout
-            try:
-                args = [value, ttl_ms, heir, self._waiting_ms]
-                got, number = await call(self._client, self._acquire_script(keys=self._acquire_keys, args=args), budget)
-            except LockConnectionError as exc:
-                if exc.__cause__ is None or not isinstance(exc.__cause__, _timeout_error()):
-                    left = None if deadline is None else deadline + grace - time.monotonic()
-                    if left is None or left > 0.01:  # the SET may have run and only the reply was lost
-                        await self._cleanup(value, left)
-                raise
-            if got:
-                self._value = value
-                self._token = int(number)
-                return True
-            wait = wait_after_refusal(number, self._poll_max, deadline, time.monotonic())
-            if wait is None:
+        tries = Attempts(self._layout, self._ttl, deadline)
+        grace = socket_timeout(self._client) or 1.0  # a timed acquire ends by timeout + one socket timeout
+
+        def left() -> float | None:
+            return None if deadline is None else deadline + grace - time.monotonic()
+
+        step, arg = tries.first()
+        while step != HELD:
+            if step == GIVE_UP:
                 return False
-            heir = ""
-            if wait >= 0.001:
-                woken = await call(self._client, self._client.blpop([self._wake_key], timeout=round(wait, 3)),
-                                   None if deadline is None else deadline + grace - time.monotonic())
-                if woken:
-                    heir = woken[1]
+            if step == WAIT:
+                reply = await call(self._client, self._client.blpop([self._layout.wake], timeout=arg), left())
+                step, arg = tries.next(step, reply, time.monotonic())
+                continue
+            self._hold_sent = time.monotonic()
+            try:
+                reply = await self._script("acquire", arg, left())
+            except LockConnectionError as exc:
+                budget = left()
+                if not timed_out(exc) and (budget is None or budget > 0.01):
+                    await self._cleanup(tries.value, budget)  # the SET may have run and only the reply was lost
+                raise
+            step, arg = tries.next(step, reply, time.monotonic())
+        self._value, self._token = tries.value, arg
+        return True
+
+    async def _script(self, kind: str, args: list[Any], budget: float | None = None) -> Any:
+        script = self._scripts[kind](keys=self._layout.keys[kind], args=args)
+        return await call(self._client, script, budget)
 
     async def _cleanup(self, value: str, budget: float | None = None) -> None:
         try:
-            await call(self._client, self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS]),
-                       budget)
+            await self._script("release", KeyLayout.release_args(value), budget)
         except Exception:  # noqa: BLE001 - best effort; the ttl ends it anyway
             pass
 
     async def _release_impl(self) -> bool:
         value, self._value = self._value, None
-        script = self._release_script(keys=self._release_keys, args=[value, _WAKE_TTL_MS, _HANDOFF_MS])
-        return bool(await call(self._client, script))
+        return bool(await self._script("release", KeyLayout.release_args(value)))
 
     async def _renew_impl(self, ttl: float, budget: float) -> bool:
-        script = self._extend_script(keys=self._keys[:1], args=[self._value, _ms(ttl)])
-        return bool(await call(self._client, script, budget))
+        return bool(await self._script("extend", KeyLayout.extend_args(self._value, ttl), budget))
 
     async def _extend_impl(self, ttl: float) -> bool:
-        script = self._extend_script(keys=self._keys[:1], args=[self._value, _ms(ttl)])
-        return bool(await call(self._client, script))
+        return bool(await self._script("extend", KeyLayout.extend_args(self._value, ttl)))
 
     async def _owned_impl(self) -> bool:
-        return bool(await call(self._client, self._owned_script(keys=self._keys[:1], args=[self._value])))
+        return bool(await self._script("owned", [self._value]))
 
     async def _locked_impl(self) -> bool:
-        return bool(await call(self._client, self._locked_script(keys=[self._name])))
+        return bool(await self._script("locked", []))
 
     async def _forget_impl(self) -> None:
         value, self._value = self._value, None
