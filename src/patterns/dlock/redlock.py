@@ -45,12 +45,8 @@ from . import _redlock_core as core
 from ._base import DistributedLock
 from ._errors import LockError
 from ._redis_core import describe_client
-from ._redlock_core import check_distinct, node_identity  # noqa: F401 - kept for older imports
 
 __all__ = ["Redlock"]
-
-# kept for AsyncRedlock and older imports
-_ACQUIRE, _RELEASE, _EXTEND, _OWNED = core.ACQUIRE, core.RELEASE, core.EXTEND, core.OWNED
 
 
 def _failures() -> tuple[type[BaseException], ...]:
