@@ -1,5 +1,5 @@
-"""RedisLock and the Redis rate limiters on a real Redis Cluster of three masters, including a
-live move of the lock's slot to another master."""
+"""RedisLock, Redlock (a cluster as one of its nodes) and the Redis rate limiters on a real Redis
+Cluster of three masters, including a live move of the lock's slot to another master."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from redis.cluster import RedisCluster as ClusterClient
 
 from dlock_support import unique_name
 from faults import bounded, watchdog
-from patterns.dlock import FencedResource, RedisLock
+import redis
+
+from patterns.dlock import FencedResource, Redlock, RedisLock
 
 
 @pytest.fixture
@@ -117,3 +119,101 @@ def test_redis_rate_limiters_work_on_a_cluster(cluster_client, kind):
     name = unique_name("rl")
     limiter = cls(cluster_client, name, 1, 3) if kind == "RedisTokenBucket" else cls(cluster_client, name, 3, 60)
     assert [limiter.allow() for _ in range(4)] == [True, True, True, False]
+
+
+# -- Redlock: a Redis Cluster as one of its nodes ------------------------------------------------
+
+
+@pytest.fixture
+def plain_nodes(redis_servers):
+    clients = [redis.Redis(host=s.host, port=s.port, socket_timeout=0.5) for s in redis_servers(2)]
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def test_redlock_takes_a_cluster_as_one_node(cluster_client, plain_nodes):
+    name = unique_name("redlock")
+    nodes = [cluster_client, *plain_nodes]
+    lock, other = Redlock(nodes, name, 5, node_timeout=0.5), Redlock(nodes, name, 5, node_timeout=0.5)
+    assert bounded(lock.acquire, limit=10)
+    # held on all three nodes: the cluster's master for the key's slot, and the two servers
+    assert cluster_client.exists(name) == 1 and all(c.exists(name) == 1 for c in plain_nodes)
+    assert not bounded(other.acquire, blocking=False, limit=10)
+    assert bounded(lock.owned, limit=10)
+    bounded(lock.release, limit=10)
+    assert cluster_client.exists(name) == 0 and all(c.exists(name) == 0 for c in plain_nodes)
+    assert bounded(other.acquire, limit=10)
+    bounded(other.release, limit=10)
+    lock.close()
+    other.close()
+
+
+def test_redlock_follows_its_key_when_the_slot_moves_within_the_round(redis_cluster, cluster_client, plain_nodes):
+    name = unique_name("redlock-moving")
+    slot = cluster_client.keyslot(name)
+    lock = Redlock([cluster_client, *plain_nodes], name, 10, node_timeout=0.5)
+    assert bounded(lock.acquire, limit=10)
+    source = _owner(redis_cluster, slot)
+    target = next(n for n in redis_cluster.nodes if n is not source)
+    _move_slot(redis_cluster, slot, source, target)
+    # the old master answers MOVED; the same round asks the new one, so all three extend
+    bounded(lock.extend, 30, limit=10)
+    assert cluster_client.pttl(name) > 20_000
+    assert all(c.pttl(name) > 20_000 for c in plain_nodes)
+    bounded(lock.release, limit=10)
+    assert cluster_client.exists(name) == 0
+    lock.close()
+
+
+def test_redlock_refuses_the_same_cluster_twice(redis_cluster, cluster_client, plain_nodes):
+    second = ClusterClient(host=redis_cluster.host, port=redis_cluster.nodes[1].port, socket_timeout=2)
+    try:
+        with pytest.raises(ValueError, match="distinct nodes"):
+            Redlock([cluster_client, second, plain_nodes[0]], unique_name(), 5)
+    finally:
+        second.close()
+
+
+def test_redlock_wants_a_socket_timeout_on_a_cluster_client_too(redis_cluster, plain_nodes):
+    bare = ClusterClient(host=redis_cluster.host, port=redis_cluster.port)
+    try:
+        with pytest.raises(ValueError, match="socket_timeout"):
+            Redlock([bare, *plain_nodes], unique_name(), 5)
+    finally:
+        bare.close()
+
+
+def test_async_redlock_takes_a_cluster_as_one_node(redis_cluster, plain_nodes):
+    import asyncio
+
+    import redis.asyncio as aredis
+    from redis.asyncio.cluster import RedisCluster as AsyncClusterClient
+
+    from patterns.dlock.aio import AsyncRedlock
+
+    name = unique_name("aredlock")
+
+    async def main():
+        cluster = AsyncClusterClient(host=redis_cluster.host, port=redis_cluster.port, socket_timeout=2)
+        plain = [aredis.Redis(**{k: c.connection_pool.connection_kwargs[k] for k in ("host", "port")},
+                              socket_timeout=0.5) for c in plain_nodes]
+        nodes = [cluster, *plain]
+        lock, other = AsyncRedlock(nodes, name, 10, node_timeout=1), AsyncRedlock(nodes, name, 10, node_timeout=1)
+        try:
+            assert await asyncio.wait_for(lock.acquire(), 10)
+            assert await cluster.exists(name) == 1  # on the master of the key's slot
+            assert not await asyncio.wait_for(other.acquire(blocking=False), 10)
+            await asyncio.wait_for(lock.release(), 10)
+            assert await cluster.exists(name) == 0
+            with pytest.raises(ValueError, match="distinct nodes"):
+                AsyncRedlock([cluster, cluster, plain[0]], name, 5)
+            await lock.aclose()
+            await other.aclose()
+            assert await cluster.ping()  # the locks do not close a cluster client they were given
+        finally:
+            await cluster.aclose()
+            for client in plain:
+                await client.aclose()
+
+    asyncio.run(main())

@@ -125,8 +125,23 @@ def check_client(client: Any, kind: str) -> None:
         raise TypeError(f"client must be a {kind}, got {type(client).__name__}")
 
 
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` is a Redis Cluster client (redis-py's sync or asyncio RedisCluster)."""
+    return hasattr(client, "nodes_manager") and hasattr(client, "get_node_from_key")
+
+
+def connection_settings(client: Any) -> dict[str, Any]:
+    """The connection keyword arguments a client connects with (host, port, timeouts, auth...)."""
+    if is_cluster(client):
+        return dict(client.nodes_manager.connection_kwargs)
+    return dict(client.connection_pool.connection_kwargs)
+
+
 def describe_client(client: Any) -> str:
-    """``redis at host:port`` (or the socket path) for messages."""
+    """``redis at host:port`` (or the socket path; ``redis cluster at`` a node) for messages."""
+    if is_cluster(client):  # the asyncio client knows no default node before its first command
+        node = client.get_default_node() or next(iter(client.nodes_manager.startup_nodes.values()), None)
+        return f"redis cluster at {node.host}:{node.port}" if node is not None else "redis cluster"
     try:
         kwargs = client.connection_pool.connection_kwargs
     except AttributeError:
@@ -142,7 +157,7 @@ def no_answer(client: Any, detail: object) -> LockConnectionError:
 
 def socket_timeout(client: Any) -> float | None:
     try:
-        value = client.connection_pool.connection_kwargs.get("socket_timeout")
+        value = connection_settings(client).get("socket_timeout")
     except AttributeError:
         return None
     return float(value) if value else None

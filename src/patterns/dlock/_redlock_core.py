@@ -139,15 +139,15 @@ def check_options(clients: Any, kind: str, *, need_socket_timeout: bool) -> list
     """The clients as a list, each a redis-py client of one distinct node (ValueError/TypeError
     otherwise).  ``need_socket_timeout``: the threaded driver needs one per client, so that a
     frozen node cannot stall a call; the asyncio one cancels what outlives a round."""
-    from ._redis_core import describe_client
+    from ._redis_core import connection_settings, describe_client, is_cluster
 
     nodes: list[Any] = list(clients) if not isinstance(clients, (str, bytes)) else []
     if not nodes:
         raise ValueError(f"clients must be a non-empty sequence of {kind}, got none")
     for client in nodes:
-        if not hasattr(client, "register_script") or not hasattr(client, "connection_pool"):
+        if not hasattr(client, "register_script") or not (hasattr(client, "connection_pool") or is_cluster(client)):
             raise TypeError(f"clients must be {kind} objects, got {type(client).__name__}")
-        if need_socket_timeout and not client.connection_pool.connection_kwargs.get("socket_timeout"):
+        if need_socket_timeout and not connection_settings(client).get("socket_timeout"):
             raise ValueError(
                 f"clients must have a socket_timeout ({describe_client(client)} has none): "
                 "redis.Redis(..., socket_timeout=0.2), so a frozen node cannot stall a call"
@@ -157,7 +157,13 @@ def check_options(clients: Any, kind: str, *, need_socket_timeout: bool) -> list
 
 
 def node_identity(client: Any) -> tuple[Any, ...]:
-    """What makes two clients the same node (host, port or socket path, db)."""
+    """What makes two clients the same node (host, port or socket path, db; a cluster's masters)."""
+    from ._redis_core import is_cluster
+
+    if is_cluster(client):  # its masters; an asyncio client knows only its startup nodes at first
+        manager = client.nodes_manager
+        nodes = manager.get_nodes_by_server_type("primary") or list(manager.startup_nodes.values())
+        return ("cluster", frozenset((str(n.host).lower(), int(n.port)) for n in nodes))
     try:
         kwargs = client.connection_pool.connection_kwargs
     except AttributeError:

@@ -44,7 +44,7 @@ from typing import Any, Callable, Sequence
 from . import _redlock_core as core
 from ._base import DistributedLock
 from ._errors import LockError
-from ._redis_core import describe_client
+from ._redis_core import describe_client, is_cluster
 
 __all__ = ["Redlock"]
 
@@ -68,15 +68,24 @@ class _Call:
 
 
 class _Node:
-    """One Redis node: its client's settings and the lock's own idle connections to it."""
+    """One Redis node: its client's settings and the lock's own idle connections to it.
 
-    def __init__(self, client: Any) -> None:
+    A Redis Cluster client is one node too: the master that owns the lock key's slot.  When a
+    reply says the slot has moved (MOVED), the node follows it: later connections go to the new
+    owner and the idle ones to the old owner are dropped.
+    """
+
+    def __init__(self, client: Any, key: str) -> None:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        pool = client.connection_pool
         self.client = client
         self.label = describe_client(client)
+        if is_cluster(client):
+            owner = client.get_node_from_key(key)
+            pool = owner.redis_connection.connection_pool
+        else:
+            pool = client.connection_pool
         self._class = pool.connection_class
         self._kwargs = dict(pool.connection_kwargs)
         self._kwargs["retry"] = Retry(NoBackoff(), 0)  # one attempt per round: never retry inside it
@@ -93,10 +102,31 @@ class _Node:
 
     def give(self, conn: Any) -> None:
         with self._lock:
-            self._idle.append(conn)
+            here = (getattr(conn, "host", None), getattr(conn, "port", None))  # None, None: a unix socket
+            if here == (self._kwargs.get("host"), self._kwargs.get("port")):
+                self._idle.append(conn)
+                return
+        conn.disconnect()  # to a cluster master that no longer owns the key's slot
 
     def new_connection(self) -> Any:
-        return self._class(**self._kwargs)
+        with self._lock:
+            return self._class(**self._kwargs)
+
+    def redirected(self, exc: BaseException) -> str | None:
+        """If ``exc`` is a cluster's redirection, why this node gave no answer (following a MOVED
+        to the slot's new owner); None for an ordinary error reply, which is an answer (NO)."""
+        import redis.exceptions as rex
+
+        if isinstance(exc, rex.MovedError):
+            with self._lock:
+                self._kwargs["host"], self._kwargs["port"] = exc.host, exc.port
+                idle, self._idle = self._idle, []
+            for conn in idle:
+                conn.disconnect()
+            return f"the key's slot moved to {exc.host}:{exc.port}"
+        if isinstance(exc, (rex.AskError, rex.TryAgainError, rex.ClusterDownError)):
+            return f"the cluster could not serve the key's slot now ({exc})"
+        return None
 
     def close(self) -> None:
         with self._lock:
@@ -113,7 +143,8 @@ class Redlock(core.RedlockHold, DistributedLock):
     """A lock over independent Redis nodes (see DistributedLock for the methods; ``token`` is None).
 
     ``clients``: one ``redis.Redis`` per node, distinct nodes, each with a ``socket_timeout``
-    (ValueError otherwise); ``node_timeout``: how long one round waits for the nodes (default:
+    (ValueError otherwise); a ``redis.cluster.RedisCluster`` is one node, served by the master of
+    the key's slot (a MOVED reply is followed within the round); ``node_timeout``: how long one round waits for the nodes (default:
     ttl/10, at least 0.05 s, at most 0.2 s), connecting included; ``retry_delay``: the most a
     blocking acquire sleeps between rounds (random, default 0.1 s).  ``close()`` closes the
     clients when the lock created them (``lock_from_url``).
@@ -129,7 +160,7 @@ class Redlock(core.RedlockHold, DistributedLock):
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost)
         self._set_options(len(clients), node_timeout, retry_delay, unreachable_tries, owns_clients)
         self._clients = clients
-        self._nodes = [_Node(client) for client in clients]
+        self._nodes = [_Node(client, self._name) for client in clients]
         import hashlib
 
         self._scripts = {
@@ -176,6 +207,7 @@ class Redlock(core.RedlockHold, DistributedLock):
         sent: dict[int, Any] = {}
         calls: dict[int, _Call] = {}
         parked: set[int] = set()  # silent nodes whose earlier connect is still in flight
+        redirected: set[int] = set()  # cluster nodes whose key's slot moved during this round
         wake = [-1, -1]
 
         def wake_fd() -> int:
@@ -250,8 +282,17 @@ class Redlock(core.RedlockHold, DistributedLock):
                             conn.send_command(*fallback)
                             value = _read_within(conn, deadline - time.monotonic())
                         answers[index] = _answer(value)
-                    except rex.ResponseError:
-                        answers[index] = core.NO
+                    except rex.ResponseError as exc:
+                        moved = nodes[index].redirected(exc)
+                        if moved is None:
+                            answers[index] = core.NO
+                        elif index not in redirected and time.monotonic() < deadline:
+                            redirected.add(index)  # ask the slot's new owner, once per round
+                            sent.pop(index)
+                            nodes[index].give(conn)
+                            contact(index)
+                        else:
+                            answers[index], problems[index] = core.SILENT, moved
                     except failures as exc:
                         conn.disconnect()
                         sent.pop(index)
@@ -314,8 +355,12 @@ class Redlock(core.RedlockHold, DistributedLock):
                     conn.send_command(*fallback)
                     value = _read_within(conn, deadline - time.monotonic())
                 answer = _answer(value)
-        except rex.ResponseError:
-            answer = core.NO
+        except rex.ResponseError as exc:
+            moved = node.redirected(exc)
+            if moved is None:
+                answer = core.NO
+            else:  # the next round asks the slot's new owner
+                answer, value, keep = core.SILENT, moved, True
         except Exception as exc:  # noqa: BLE001 - reported as this node's failure
             conn.disconnect()
             answer, value = core.SILENT, str(exc) or type(exc).__name__

@@ -12,14 +12,15 @@ import time
 from typing import Any, Callable, Sequence
 
 from .. import _redlock_core as core
-from .._redis_core import describe_client, redis_errors as _redis_errors
+from .._redis_core import describe_client, is_cluster, redis_errors as _redis_errors
 from ._base import AsyncDistributedLock
 
 __all__ = ["AsyncRedlock"]
 
 
 class AsyncRedlock(core.RedlockHold, AsyncDistributedLock):
-    """Redlock for asyncio over ``redis.asyncio.Redis`` clients; see :class:`patterns.dlock.Redlock`."""
+    """Redlock for asyncio over ``redis.asyncio.Redis`` clients (or ``redis.asyncio.RedisCluster``,
+    one cluster as one node); see :class:`patterns.dlock.Redlock`."""
 
     quorum, node_timeout, validity = core.RedlockHold.quorum, core.RedlockHold.node_timeout, core.RedlockHold.validity
 
@@ -132,8 +133,9 @@ class AsyncRedlock(core.RedlockHold, AsyncDistributedLock):
         stragglers = [task for task in self._stragglers.values() if not task.done()]
         if stragglers:
             await asyncio.wait(stragglers, timeout=self._node_timeout)
-        for own in self._own:
-            await own.aclose()
+        for own, client in zip(self._own, self._clients):
+            if own is not client:
+                await own.aclose()
         if self._owns_clients:
             for client in self._clients:
                 close = getattr(client, "aclose", None) or client.close
@@ -146,8 +148,15 @@ def _consume(task: asyncio.Future[Any]) -> None:
 
 
 def _without_retry(client: Any) -> Any:
-    """A client on the same node with the same settings, whose calls are one attempt each."""
+    """A client on the same node with the same settings, whose calls are one attempt each.
+
+    A Redis Cluster client is used as it is: it must follow MOVED replies to the key's master,
+    and the round's budget bounds whatever it retries.
+    """
     import redis.asyncio as aredis
+
+    if is_cluster(client):
+        return client
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
