@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import run_threads
+from conftest import TSAN_BUILD, run_threads
 import patterns._channel as compiled_twin
 import patterns._channel_py as python_twin
 from patterns import Canceled, ChannelClosed, Recv, Selected, Send, background, with_cancel, with_timeout
@@ -162,6 +162,20 @@ def test_an_instance_whose_init_never_ran_is_unbuffered_not_a_crash():
 def test_bad_capacity(impl, bad, error):
     with pytest.raises(error, match="capacity"):
         impl.Channel(bad)
+
+
+@pytest.mark.parametrize("huge", [2**62, 2**64, 10**30])
+def test_a_capacity_beyond_what_a_buffer_can_address_names_the_limit(impl, huge):
+    # not a bare MemoryError or "Python int too large to convert to C ssize_t"
+    with pytest.raises(ValueError, match=rf"^capacity must be <= \d+ \(the most slots a buffer can address\), got {huge}$"):
+        impl.Channel(huge)
+
+
+@pytest.mark.skipif(TSAN_BUILD, reason="TSan's allocator aborts on an impossible size instead of failing it")
+def test_a_buffer_that_does_not_fit_in_memory_names_the_capacity():
+    huge = 2**59  # addressable, but far beyond any machine's memory: refused before touching it
+    with pytest.raises(MemoryError, match=rf"Channel\(capacity={huge}\): not enough memory"):
+        compiled_twin.Channel(huge)
 
 
 def test_bad_timeout_and_ctx_rejected_before_anything_happens(impl):

@@ -19,7 +19,7 @@ from libc.stdint cimport int64_t
 import random
 
 from ._channel_base import NO_DEFAULT as _NO_DEFAULT
-from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases
+from ._channel_base import ChannelClosed, Recv, Selected, Send, check_capacity, check_cases
 from ._validate import check_wait
 from .context import Context
 
@@ -103,12 +103,12 @@ cdef class Channel:
         self._senders = WaitQueue()
 
     def __init__(self, capacity=0):
-        if not isinstance(capacity, int) or isinstance(capacity, bool):
-            raise TypeError(f"capacity must be an int, got {type(capacity).__name__}")
-        if capacity < 0:
-            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        check_capacity(capacity)
+        try:
+            self._ring = [None] * capacity  # allocated up front, as Go's make(chan T, n) does
+        except MemoryError:
+            raise MemoryError(f"Channel(capacity={capacity}): not enough memory for that many slots") from None
         self._capacity = capacity
-        self._ring = [None] * capacity
 
     @property
     def capacity(self):

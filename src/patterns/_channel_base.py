@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import struct
+import sys
 from typing import Any, NamedTuple
 
 __all__ = ["ChannelClosed", "Recv", "Selected", "Send"]
 
 NO_DEFAULT = object()  # select(): no default given
+
+#: The largest buffer a channel can address: one pointer per slot, as a Python list holds them.
+MAX_CAPACITY = sys.maxsize // struct.calcsize("P")
+
+
+def check_capacity(capacity: object) -> int:
+    """``capacity`` as a buffer size (TypeError/ValueError naming it and the limit)."""
+    if not isinstance(capacity, int) or isinstance(capacity, bool):
+        raise TypeError(f"capacity must be an int, got {type(capacity).__name__}")
+    if capacity < 0:
+        raise ValueError(f"capacity must be >= 0, got {capacity}")
+    if capacity > MAX_CAPACITY:
+        raise ValueError(f"capacity must be <= {MAX_CAPACITY} (the most slots a buffer can address), got {capacity}")
+    return capacity
 
 
 class ChannelClosed(Exception):

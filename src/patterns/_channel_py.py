@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from atomics import AtomicInt64
 
 from ._channel_base import NO_DEFAULT as _NO_DEFAULT
-from ._channel_base import ChannelClosed, Recv, Selected, Send, check_cases
+from ._channel_base import ChannelClosed, Recv, Selected, Send, check_capacity, check_cases
 from ._parking import OUTCOMES
 from ._validate import check_wait
 from ._waiting import wait_until
@@ -115,10 +115,7 @@ class Channel:
     __slots__ = ("_lock", "_buffer", "_capacity", "_closed", "_receivers", "_senders", "__weakref__")
 
     def __init__(self, capacity: int = 0) -> None:
-        if not isinstance(capacity, int) or isinstance(capacity, bool):
-            raise TypeError(f"capacity must be an int, got {type(capacity).__name__}")
-        if capacity < 0:
-            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        check_capacity(capacity)
         self._lock = threading.Lock()
         self._buffer: deque[Any] = deque()
         self._capacity = capacity
