@@ -5,7 +5,7 @@
 - ``bench_threads``: N threads, each doing K increments on a shared object (or through its
   per-thread handle); records total increments per second and whether the total was exact.
 - ``atomics_peer``: the PyPI ``atomics`` package, timed in a subprocess of its own venv.
-- ``pytest_terminal_summary``: one compact table per run with the ratios issue 2 names.
+- ``pytest_terminal_summary``: one compact table per run with the ratios the targets name.
 
 Ratios use the best round (min time / max throughput): on a shared, noisy machine it is the
 most repeatable statistic.  Medians are shown next to it.
@@ -366,7 +366,7 @@ def pytest_terminal_summary(terminalreporter):
         if line is not None:
             w(line)
 
-    w("ratios (issue 2 targets; * = ftsync):")
+    w("ratios (targets; * = ftsync):")
     fp = fastest_peer(GROUP_INC)
     fp_name = fp.label if fp else "none"
     w_ratio(_ratio_line(f"AtomicInt64.inc() / fastest peer ({fp_name})", _by_key("ours.inc"), fp, 1.0))
@@ -406,7 +406,7 @@ def pytest_terminal_summary(terminalreporter):
     )
 
 
-    w("ratios (issue 4 targets):")
+    w("ratios (targets):")
     w_ratio(_ratio_line("WorkerPool submit+result / ThreadPoolExecutor", _by_key("pool.submit.ours"),
                         _by_key("pool.submit.tpe"), 3.0, lower_is_better=False))
     w_ratio(_ratio_line("WorkerPool.imap / ThreadPoolExecutor.map", _by_key("pool.imap"),
@@ -419,10 +419,10 @@ def pytest_terminal_summary(terminalreporter):
                         1.7 if ft else None, lower_is_better=False))
     sem, std = _by_key("sem.ftsync: Semaphore"), _by_key("sem.threading.Semaphore")
     w_ratio(_ratio_line("Semaphore acquire+release / threading.Semaphore", sem, std, 0.2))
-    # rate limiters (issue 5): per-call ratios, so "at least Nx the calls/s" is "at most 1/N the time"
+    # rate limiters: per-call ratios, so "at least Nx the calls/s" is "at most 1/N the time"
     rl = {key[3:]: r for r in RESULTS.values() if r.key and (key := r.key).startswith("rl.")}
     if rl:
-        w("ratios (issue 5 targets; per call, lower is better):")
+        w("ratios (targets; per call, lower is better):")
         for name, num, den, target in [
             ("TokenBucket.allow / plain-Python bucket, no lock", "tb.ours", "tb.plain", 0.5),
             ("TokenBucket.allow / plain-Python bucket + Lock", "tb.ours", "tb.locked", None),
@@ -436,7 +436,7 @@ def pytest_terminal_summary(terminalreporter):
             ("limits MovingWindow filled / empty", "swl.limits.filled", "swl.limits", None),
         ]:
             w_ratio(_ratio_line(name, rl.get(num), rl.get(den), target))
-        w("ratios (issue 5 targets; Redis, calls/s, higher is better):")
+        w("ratios (targets; Redis, calls/s, higher is better):")
         for name, num, den, target in [
             ("RedisTokenBucket / EVALSHA return 1", "redis.tb.ours", "redis.evalsha1", 0.9),
             ("RedisFixedWindow / EVALSHA return 1", "redis.fw.ours", "redis.evalsha1", 0.9),

@@ -1,6 +1,6 @@
 """Channel vs queue.Queue: items per second through one producer and several consumers.
 
-Issue 3's shapes: a buffered ``Channel(128)`` against ``queue.Queue(128)`` with 1 producer and
+The shapes: a buffered ``Channel(128)`` against ``queue.Queue(128)`` with 1 producer and
 4 consumers, and an unbuffered ``Channel()`` hand-off against ``queue.Queue(1)`` with 1 and 1.
 Each round moves ITEMS items (thread start-up not timed: a barrier releases the producer);
 extra_info has items/s.  Compare rows within a group.

@@ -8,11 +8,11 @@
   each with a counter increment inside; reports pairs/s, the share of grants that went to a
   different thread than the previous one, and the longest single wait.
 
-Issue 6's targets: RedisLock uncontended >= 0.9x redis-py Lock (with its fencing step);
-contended >= redis-py's throughput with max wait <= 50 ms; Redlock >= 0.8x redlock-py and 5x
-pottery; EtcdLock >= 1.2x aetcd (rows: a lease per hold, ``keep_lease``, and a lock of an
-EtcdSession, whose lease is kept alive by its thread); issue 13: Redlock with one of three nodes
-frozen >= 0.8x all healthy.  The ratios are printed at the end of the module.
+The targets: RedisLock uncontended >= 0.9x redis-py Lock (with its fencing step); contended >=
+redis-py's throughput with max wait <= 50 ms; Redlock >= 0.8x redlock-py and 5x pottery;
+EtcdLock >= 1.2x aetcd (rows: a lease per hold, ``keep_lease``, and a lock of an EtcdSession,
+whose lease is kept alive by its thread); Redlock with one of three nodes frozen >= 0.8x all
+healthy.  The ratios are printed at the end of the module.
 """
 
 from __future__ import annotations

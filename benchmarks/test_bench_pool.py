@@ -1,6 +1,6 @@
 """WorkerPool and Pipeline vs the stdlib: tasks (or items) per second, peers in the same run.
 
-Issue 4's shapes, each round timed from the first submit to the last result:
+The shapes, each round timed from the first submit to the last result:
 
 - ``pool submit+result``: TASKS trivial tasks submitted to a 4-worker pool, then every
   ``result()`` taken (WorkerPool vs ThreadPoolExecutor).

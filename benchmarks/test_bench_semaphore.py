@@ -1,7 +1,7 @@
 """Semaphore vs threading.Semaphore: one acquire+release, alone and contended.
 
 - Single thread: one round = 1000 ``acquire()`` + ``release()`` pairs (``_timing.make_loop``), so
-  a round's time in microseconds reads as nanoseconds per pair.  Issue 4's target: ftsync's
+  a round's time in microseconds reads as nanoseconds per pair.  The target: ftsync's
   ``Semaphore`` at most 0.2x ``threading.Semaphore``.
 - Contended: THREADS threads share a ``Semaphore(2)``, each doing PAIRS acquire+release pairs
   from a common start (a barrier); extra_info has pairs/s.  Compare rows within a group.
