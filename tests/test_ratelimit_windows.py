@@ -45,6 +45,15 @@ def test_bad_construction(kind, limit, window, exc, message):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_an_instance_whose_init_never_ran_admits_nothing_quietly(kind, capsys):
+    # __new__ without __init__: limit 0, and no division by a zero window in the compiled
+    # noexcept paths (that printed "Exception ignored ... ZeroDivisionError" on every call)
+    lim = kind.__new__(kind)
+    assert (lim.allow(), lim.remaining(), lim.retry_after(), lim.reset_after()) == (False, 0, math.inf, 0.0)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_bad_n_and_clock(kind):
     lim = kind(3, 1, clock=Clock())
     for method in ("allow", "wait", "retry_after"):

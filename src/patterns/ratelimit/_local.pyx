@@ -699,6 +699,9 @@ cdef class _Window:
     cdef cython.pymutex _lock
     cdef object __weakref__
 
+    def __cinit__(self):
+        self._window = 1.0  # until __init__ runs: no division by a zero window, limit 0 admits nothing
+
     cdef int _setup(self, object limit, object window, object clock, object sleep) except -1:
         self._limit = _int_arg(limit, "limit", MAX_COUNT)
         self._window = _window_arg(window)
