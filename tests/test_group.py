@@ -344,6 +344,9 @@ CTRL_C_ANYWHERE = textwrap.dedent("""
             except KeyboardInterrupt:
                 interrupted += 1
     print("interrupted", interrupted, flush=True)
+    for thread in threading.enumerate():  # let the last round's daemon workers finish exiting
+        if thread is not threading.current_thread() and thread.ident is not None:
+            thread.join(5)  # (an interrupt inside Thread.start() can leave one never started)
 """)
 
 
@@ -355,9 +358,14 @@ def test_ctrl_c_at_any_moment_never_leaves_the_group_stuck():
     assert proc.returncode == 0, proc.stderr
     # Each round's one KeyboardInterrupt reached the program, except where it landed in an
     # interpreter callback (a weakref callback in threading): CPython prints "Exception
-    # ignored" and drops it there.
-    ignored = proc.stderr.count("Exception ignored")
-    assert proc.stdout == f"interrupted {rounds - ignored}\n", proc.stderr
+    # ignored" and drops it there.  Other ignored errors are counted apart: 3.13t was seen
+    # (1 run in many) to report a KeyError from threading's own bookkeeping of an exiting
+    # daemon thread, with no frame of ours and every interrupt delivered.
+    reports = proc.stderr.split("Exception ignored")[1:]
+    dropped = sum("KeyboardInterrupt" in report for report in reports)
+    assert proc.stdout == f"interrupted {rounds - dropped}\n", proc.stderr
+    others = [report for report in reports if "KeyboardInterrupt" not in report]
+    assert not any("/patterns/" in report or "/atomics/" in report for report in others), proc.stderr
 
 
 def test_arguments_are_checked_before_any_state_changes():
