@@ -11,7 +11,7 @@ import pytest
 
 from conftest import TSAN_BUILD, run_threads
 import patterns._channel as compiled_twin
-import patterns._channel_py as python_twin
+import channel_reference as python_twin
 from patterns import Canceled, ChannelClosed, Recv, Selected, Send, background, with_cancel, with_timeout
 from patterns import channel as public
 
@@ -24,18 +24,6 @@ def impl(request):
 
 def test_public_module_uses_the_compiled_twin():
     assert public.Channel is compiled_twin.Channel and public.select is compiled_twin.select
-
-
-def test_the_environment_can_select_the_python_twin_for_debugging():
-    import os
-    import subprocess
-    import sys
-
-    code = ("import patterns, patterns._channel_py as twin; "
-            "assert patterns.Channel is twin.Channel and patterns.select is twin.select; print('python twin')")
-    env = dict(os.environ, FTSYNC_PYTHON_CHANNEL="1")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "python twin" in result.stdout, result.stderr
 
 
 def later(seconds, fn, *args):

@@ -1,5 +1,5 @@
 # cython: language_level=3, freethreading_compatible=True, binding=False, embedsignature=True
-"""Channel and select, compiled: the twin of ``patterns._channel_py`` (same algorithm, same tests).
+"""Channel and select, compiled; tests/channel_reference.py is the same algorithm in Python (same tests).
 
 What compiling buys: the channel lock is a ``PyMutex`` (no lock object, no ``with`` protocol),
 a waiter's state is a C11 atomic claimed with one compare-and-swap, the buffer is a ring over

@@ -1,6 +1,6 @@
 # Stub for the shared parking waiter (patterns._parking): a C-level base class, the wait queue
 # the compiled Channel and Semaphore share (C-level only), and the park outcomes (WAITING,
-# TIMED_OUT, CANCELED) for the Python Channel twin.
+# TIMED_OUT, CANCELED) for the Python reference Channel under tests/
 from typing import final
 
 from typing_extensions import disjoint_base

@@ -19,7 +19,7 @@ from ._waiting import TIMEOUT_MAX as _TIMEOUT_MAX
 from ._waiting import wait_until as _wait_until
 
 #: The park outcomes other than a case number (WAITING, TIMED_OUT, CANCELED) as Python ints, for
-#: the Python Channel twin: defined once, in _parking.pxd.
+#: the Python reference Channel (tests/channel_reference.py): defined once, in _parking.pxd.
 OUTCOMES = (WAITING, TIMED_OUT, CANCELED)
 
 

@@ -11,23 +11,13 @@ several sends and receives at once and performs exactly one of them::
 
 Every blocking call takes ``timeout=`` (TimeoutError) and ``ctx=`` (raises ``ctx.err()``).
 
-Two twins implement one algorithm, and every channel test runs on both: ``patterns._channel``
-(Cython: C atomics, a ``PyMutex``, linked wait queues), which this module exports, and
-``patterns._channel_py``, the same algorithm in Python over ``atomics.AtomicInt64``.  The Python
-twin is the readable reference the compiled one is checked against, and a debugging aid
-(Python frames in tracebacks and profilers): ``FTSYNC_PYTHON_CHANNEL=1`` in the environment
-makes this module export it.  It is no fallback for a build without extensions: ftsync's
-atomics, which it uses, are compiled too.
+Compiled with Cython (``patterns._channel``: C atomics, a ``PyMutex``, linked wait queues).
+The same algorithm written in Python, tests/channel_reference.py, runs every channel test
+beside it as a cross-check.
 """
 
-import os
-
+from ._channel import Channel, select
 from ._channel_base import ChannelClosed, Recv, Selected, Send
-
-if os.environ.get("FTSYNC_PYTHON_CHANNEL"):
-    from ._channel_py import Channel, select
-else:
-    from ._channel import Channel, select
 
 __all__ = ["Channel", "ChannelClosed", "Recv", "Selected", "Send", "select"]
 

@@ -1,6 +1,8 @@
-"""Channel and select in pure Python: the twin of the compiled ``patterns._channel``.
+"""Channel and select in Python: the reference the compiled ``patterns._channel`` is tested against.
 
-:mod:`patterns.channel` documents the API and picks the compiled twin when it is built.
+The same algorithm, written to be read: tests/test_channel.py runs every test on both, so a
+change to one that the other does not share shows up as a failing twin.  It is not shipped:
+it uses ftsync's compiled atomics, so it could never stand in for a build without extensions.
 
 How it works: each blocked operation parks on a waiter of its own (a lock it sleeps on) and
 queues that waiter on the channel.  The thread that completes it first *claims* the waiter by
@@ -19,12 +21,12 @@ from typing import Any, Iterator
 
 from atomics import AtomicInt64
 
-from ._channel_base import NO_DEFAULT as _NO_DEFAULT
-from ._channel_base import ChannelClosed, Recv, Selected, Send, check_capacity, check_cases
-from ._parking import OUTCOMES
-from ._validate import check_wait
-from ._waiting import wait_until
-from .context import Context
+from patterns._channel_base import NO_DEFAULT as _NO_DEFAULT
+from patterns._channel_base import ChannelClosed, Recv, Selected, Send, check_capacity, check_cases
+from patterns._parking import OUTCOMES
+from patterns._validate import check_wait
+from patterns._waiting import wait_until
+from patterns.context import Context
 
 __all__ = ["Channel", "select"]
 
