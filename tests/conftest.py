@@ -3,12 +3,21 @@
 import contextlib
 import faulthandler
 import os
+import signal
 import sys
 import sysconfig
 import threading
 import time
 
 import pytest
+
+# The Ctrl-C tests need SIGINT to raise KeyboardInterrupt, here and in the interpreters they
+# start.  A shell that runs `make test &` without job control starts it with SIGINT ignored,
+# and Python then installs no handler (CPython keeps an inherited SIG_IGN); every Ctrl-C test
+# failed that way once.  Installing the default handler here also gives child processes the
+# default disposition again (exec resets handled signals, not ignored ones).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: True on a free-threaded build (3.13t, 3.14t), whether or not the GIL was re-enabled.
 FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
