@@ -459,3 +459,34 @@ def test_a_failing_waker_does_not_stop_the_cancel_or_the_timer():
     assert timed.done().wait(5)
     later, _ = with_timeout(background(), 0.02)
     assert later.done().wait(5), "the deadline thread died with the failing waker"
+
+
+def test_done_and_err_agree_both_ways_under_a_racing_cancel():
+    # Go's rules: once Done is closed Err is non-nil, and the other way round.  A watcher that
+    # wakes on done() must find err() set (the idiom ``ctx.done().wait(); ctx.raise_if_done()``),
+    # and one that sees err() must find done() set, whatever the cancelling thread is doing.
+    for _ in range(stress_rounds(300)):
+        ctx, cancel = with_cancel(background())
+        seen = []
+        start = threading.Barrier(3)
+
+        def on_done():
+            start.wait()
+            ctx.done().wait(5)
+            seen.append(("err after done", ctx.err() is not None))
+
+        def on_err():
+            start.wait()
+            give_up = time.monotonic() + 5
+            while ctx.err() is None and time.monotonic() < give_up:
+                pass
+            seen.append(("done after err", ctx.done().is_set()))
+
+        threads = [threading.Thread(target=on_done), threading.Thread(target=on_err)]
+        for t in threads:
+            t.start()
+        start.wait()
+        cancel()
+        for t in threads:
+            t.join(10)
+        assert sorted(seen) == [("done after err", True), ("err after done", True)]

@@ -311,6 +311,7 @@ cdef class PoolCore:
         cdef list current = self._current
         cdef int64_t workers = self._workers
         cdef object job, future, fn, args, kwargs, result, sleepers, sleeper
+        cdef object cancelled = self._ctx.done().is_set  # the pool's ctx (pool.cancel(), a parent)
         cdef bint failed
         if self._initializer is not None:
             try:
@@ -333,6 +334,8 @@ cdef class PoolCore:
             if slots is not None:
                 slots.release()
             future, fn, args, kwargs = <tuple>job
+            if cancelled():  # still queued when the pool was cancelled: it never starts, even if
+                future.cancel()  # this worker took it before the cancel had emptied the queue
             if not future.set_running_or_notify_cancel():
                 ftsync_i64_fetch_add(&self._cancelled, 1)
                 job = future = fn = args = kwargs = None

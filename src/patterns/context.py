@@ -10,7 +10,7 @@ piece of work started on its behalf::
 
 Rules (Go's): cancelling a parent cancels every descendant synchronously, never the reverse;
 a child of a done parent is done from birth; a child's deadline is never later than its
-parent's; ``err()`` never changes once set and ``done()`` is set before ``err()`` is visible;
+parent's; ``err()`` never changes once set, and ``done()`` is set exactly when ``err()`` is not None;
 the first cause wins; cancel functions are idempotent, thread-safe, and unlink the child from
 its parent so short-lived children do not pile up.  Deadlines use the monotonic clock.
 
@@ -91,14 +91,15 @@ class SignalReceived(Exception):
 class Done:
     """What ``ctx.done()`` returns: something to wait on until the context is cancelled."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_event", "_err")
 
     def __init__(self, event: threading.Event) -> None:
         self._event = event
+        self._err: ContextError | None = None  # set just before the context's err() (see _cancel)
 
     def is_set(self) -> bool:
         """Whether the context is done."""
-        return self._event.is_set()
+        return self._err is not None or self._event.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the context is done or ``timeout`` seconds pass; return whether it is done.
@@ -108,13 +109,15 @@ class Done:
         always interrupt a lock wait.  Any timeout is accepted, also one beyond
         ``threading.TIMEOUT_MAX``.
         """
+        if self._err is not None:
+            return True
         return wait_until(self._event.wait, timeout, interruptible=True)
 
     def __bool__(self) -> bool:
-        return self._event.is_set()
+        return self.is_set()
 
     def __repr__(self) -> str:
-        return f"<Done {'set' if self._event.is_set() else 'pending'}>"
+        return f"<Done {'set' if self.is_set() else 'pending'}>"
 
 
 _NEVER = Done(threading.Event())  # shared by every context that can never be cancelled
@@ -306,8 +309,12 @@ class _CancelContext(Context):
             if self._err is not None:
                 return False  # the first cancel wins, cause included
             self._cause = err if cause is None else cause
-            self._event.set()  # done is set before err becomes visible
+            # Go's two rules, both ways: once done() reports set, err() is not None (err is
+            # stored before the event wakes anyone), and once err() is not None, done()
+            # reports set (Done's own copy is stored before err).
+            self._done._err = err
             self._err = err
+            self._event.set()
             children, self._children = self._children, None
             wakers, self._wakers = self._wakers, None
         # Every child and waker runs even if one of them raises; the first error is re-raised
