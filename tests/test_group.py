@@ -345,7 +345,7 @@ CTRL_C_ANYWHERE = textwrap.dedent("""
                 interrupted += 1
     print("interrupted", interrupted, flush=True)
     for thread in threading.enumerate():  # let the last round's daemon workers finish exiting
-        if thread is not threading.current_thread() and thread.ident is not None:
+        if thread is not threading.current_thread() and thread.is_alive():
             thread.join(5)  # (an interrupt inside Thread.start() can leave one never started)
 """)
 
